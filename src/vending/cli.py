@@ -1,0 +1,145 @@
+"""The `vending` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import click
+import uvicorn
+
+from vending.logs import configure
+from vending.settings import Settings
+
+log = logging.getLogger("vending")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+database_option = click.option(
+    "--database", help="Database URL: sqlite:///path/to/file.db or postgresql://host/db."
+)
+log_level_option = click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Lowest level of the log lines printed.",
+)
+
+
+@click.group()
+@click.version_option(package_name="vending")
+def main() -> None:
+    """A vending machine service: a gateway, FIFO queues and workers."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, help="TCP port to listen on [default: 8000].")
+@database_option
+@log_level_option
+def serve(host: str | None, port: int | None, database: str | None, log_level: str | None) -> None:
+    """Run the whole system in one process: gateway and both workers (embedded profile)."""
+    settings = _settings(host=host, port=port, database=database, log_level=log_level)
+    configure(settings.log_level)
+    from vending.runtime import embedded_app
+
+    try:
+        app = embedded_app(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    asyncio.run(_serve(app, settings))
+
+
+async def _serve(app: Any, settings: Settings) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        log.info(
+            "vending ready on http://%s:%d (database %s)",
+            settings.host,
+            _bound_port(server, settings),
+            _safe_url(settings.database),
+        )
+    await task
+    if not server.started:
+        sys.exit(1)
+
+
+def _bound_port(server: uvicorn.Server, settings: Settings) -> int:
+    for srv in server.servers:
+        for sock in srv.sockets:
+            return int(sock.getsockname()[1])
+    return settings.port
+
+
+def _safe_url(url: str) -> str:
+    """Return a database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@database_option
+@log_level_option
+def upgrade(database: str | None, log_level: str | None) -> None:
+    """Create or upgrade the schema to the latest version."""
+    settings = _settings(database=database, log_level=log_level)
+    configure(settings.log_level)
+    from vending.store import migrate
+    from vending.store.connect import open_database
+
+    store = open_database(settings.database, settings)
+    applied = migrate.upgrade(store)
+    asyncio.run(store.close())
+    click.echo(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
+
+
+@main.command()
+@database_option
+@log_level_option
+def audit(database: str | None, log_level: str | None) -> None:
+    """Recompute every balance and stock level from the ledger; exit 1 on any difference."""
+    settings = _settings(database=database, log_level=log_level)
+    configure(settings.log_level)
+    from vending.store import migrate
+    from vending.store.audit import audit as run_audit
+    from vending.store.connect import open_database
+
+    store = open_database(settings.database, settings)
+    migrate.upgrade(store)
+    report = store.write_now(run_audit)
+    asyncio.run(store.close())
+    click.echo(f"checked {report.users_checked} users and {report.products_checked} products")
+    for uid, stored, computed in report.deposit_differences:
+        click.echo(f"deposit of {uid}: stored {stored}, ledger {computed}")
+    for uid, stored, computed in report.stock_differences:
+        click.echo(f"stock of product {uid}: stored {stored}, ledger {computed}")
+    if not report.clean:
+        sys.exit(1)
+    click.echo("no differences")

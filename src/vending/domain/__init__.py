@@ -1,0 +1,1 @@
+"""Pure business rules: users, tokens, products, coins and change. No I/O happens here."""

@@ -1,0 +1,1 @@
+"""Tables and transactions: the database adapters, the schema migrations and the SQL."""

@@ -1,0 +1,65 @@
+"""The database interface that the queues, the workers and the gateway use.
+
+A `Database` runs a function inside one transaction on a thread of its own, so that the event
+loop never waits on disk and the same synchronous SQL serves SQLite and PostgreSQL. SQL uses `?`
+placeholders; adapters translate them to their driver's style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    dialect: str
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute a statement and return the number of rows it changed."""
+        ...
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Execute a query and return its first row, or None."""
+        ...
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Execute a query and return every row."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Open a savepoint: an exception inside rolls back to it and propagates."""
+        ...
+
+
+class Database(Protocol):
+    """A connection pool that runs functions inside transactions."""
+
+    dialect: str
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn` in a write transaction and commit; roll back and re-raise on error."""
+        ...
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn` in a read-only transaction."""
+        ...
+
+    def write_now(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn` in a write transaction on the calling thread (setup and command-line use)."""
+        ...
+
+    async def close(self) -> None:
+        """Finish running transactions and close every connection."""
+        ...
+
+
+def iter_batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Yield `items` in slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,249 @@
+"""SQL for the domain's tables. Every function runs inside the caller's transaction.
+
+Changes to money and stock are conditional updates (`... WHERE deposit = ?`), so a stale read can
+never overwrite a newer value: the caller checks the returned row count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vending.domain.products import Product
+from vending.domain.users import Role, User
+from vending.store.database import Tx
+
+# ---------------------------------------------------------------- users
+
+
+def get_user(tx: Tx, uid: str) -> User | None:
+    """Return the live (not deleted) account `uid`, or None."""
+    row = tx.one(
+        "SELECT uid, username, role, deposit FROM users WHERE uid = ? AND deleted_at IS NULL",
+        (uid,),
+    )
+    if row is None:
+        return None
+    return User(uid=row[0], username=row[1], role=Role(row[2]), deposit=row[3])
+
+
+def uid_taken(tx: Tx, uid: str) -> bool:
+    """Return True when `uid` exists, deleted accounts included."""
+    return tx.one("SELECT 1 FROM users WHERE uid = ?", (uid,)) is not None
+
+
+def insert_user(tx: Tx, uid: str, username: str, role: Role, password_hash: str, now: int) -> None:
+    tx.run(
+        "INSERT INTO users (uid, username, role, password_hash, deposit, created_at) "
+        "VALUES (?, ?, ?, ?, 0, ?)",
+        (uid, username, role.value, password_hash, now),
+    )
+
+
+def get_password_hash(tx: Tx, uid: str) -> str | None:
+    """Return the stored argon2 hash of the live account `uid`, or None."""
+    row = tx.one("SELECT password_hash FROM users WHERE uid = ? AND deleted_at IS NULL", (uid,))
+    return None if row is None else row[0]
+
+
+def set_password_hash(tx: Tx, uid: str, password_hash: str) -> None:
+    tx.run("UPDATE users SET password_hash = ? WHERE uid = ?", (password_hash, uid))
+
+
+def change_deposit(tx: Tx, uid: str, expected: int, new: int) -> bool:
+    """Set the deposit of `uid` to `new` if it is still `expected`; return whether it changed."""
+    changed = tx.run(
+        "UPDATE users SET deposit = ? WHERE uid = ? AND deposit = ? AND deleted_at IS NULL",
+        (new, uid, expected),
+    )
+    return changed == 1
+
+
+def mark_user_deleted(tx: Tx, uid: str, now: int) -> None:
+    """Delete the account but keep its row, so that the username stays taken."""
+    tx.run(
+        "UPDATE users SET deleted_at = ?, password_hash = NULL, deposit = 0 WHERE uid = ?",
+        (now, uid),
+    )
+
+
+# ---------------------------------------------------------------- auth tokens
+
+
+def insert_token(tx: Tx, token_hash: str, uid: str, now: int, expires_at: int) -> None:
+    tx.run(
+        "INSERT INTO auth_tokens (token_hash, uid, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        (token_hash, uid, now, expires_at),
+    )
+
+
+def token_owner(tx: Tx, token_hash: str, now: int) -> str | None:
+    """Return the uid a token belongs to when it is neither ended nor expired, else None."""
+    row = tx.one(
+        "SELECT uid FROM auth_tokens WHERE token_hash = ? AND ended_at IS NULL AND expires_at > ?",
+        (token_hash, now),
+    )
+    return None if row is None else row[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    uid: str
+    role: Role
+    expires_at: int
+
+
+def lookup_token(tx: Tx, token_hash: str, now: int) -> TokenInfo | None:
+    """Return the live account behind a valid token, or None."""
+    row = tx.one(
+        "SELECT t.uid, u.role, t.expires_at FROM auth_tokens t JOIN users u ON u.uid = t.uid "
+        "WHERE t.token_hash = ? AND t.ended_at IS NULL AND t.expires_at > ? "
+        "AND u.deleted_at IS NULL",
+        (token_hash, now),
+    )
+    if row is None:
+        return None
+    return TokenInfo(uid=row[0], role=Role(row[1]), expires_at=row[2])
+
+
+def count_active_tokens(tx: Tx, uid: str, now: int) -> int:
+    row = tx.one(
+        "SELECT COUNT(*) FROM auth_tokens WHERE uid = ? AND ended_at IS NULL AND expires_at > ?",
+        (uid, now),
+    )
+    return 0 if row is None else int(row[0])
+
+
+def end_token(tx: Tx, token_hash: str, now: int) -> bool:
+    """End one token; return whether it was still active."""
+    changed = tx.run(
+        "UPDATE auth_tokens SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL",
+        (now, token_hash),
+    )
+    return changed == 1
+
+
+def end_all_tokens(tx: Tx, uid: str, now: int) -> list[str]:
+    """End every active token of `uid` and return their hashes."""
+    rows = tx.all("SELECT token_hash FROM auth_tokens WHERE uid = ? AND ended_at IS NULL", (uid,))
+    tx.run("UPDATE auth_tokens SET ended_at = ? WHERE uid = ? AND ended_at IS NULL", (now, uid))
+    return [row[0] for row in rows]
+
+
+# ---------------------------------------------------------------- products
+
+_PRODUCT_COLUMNS = "uid, seller_uid, product_name, cost, amount"
+
+
+def _product(row: tuple[object, ...]) -> Product:
+    return Product(
+        uid=str(row[0]),
+        seller_uid=str(row[1]),
+        product_name=str(row[2]),
+        cost=int(row[3]),  # type: ignore[call-overload]
+        amount=int(row[4]),  # type: ignore[call-overload]
+    )
+
+
+def get_product(tx: Tx, product_uid: str) -> Product | None:
+    row = tx.one(f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?", (product_uid,))
+    return None if row is None else _product(row)
+
+
+def insert_product(tx: Tx, product: Product, now: int) -> None:
+    tx.run(
+        "INSERT INTO products (uid, seller_uid, product_name, cost, amount, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            product.uid,
+            product.seller_uid,
+            product.product_name,
+            product.cost,
+            product.amount,
+            now,
+        ),
+    )
+
+
+def replace_product(tx: Tx, old: Product, new: Product) -> bool:
+    """Write `new` over `old` if the stored row still equals `old`; return whether it changed."""
+    changed = tx.run(
+        "UPDATE products SET product_name = ?, cost = ?, amount = ? "
+        "WHERE uid = ? AND amount = ? AND cost = ?",
+        (new.product_name, new.cost, new.amount, old.uid, old.amount, old.cost),
+    )
+    return changed == 1
+
+
+def delete_product(tx: Tx, product_uid: str) -> None:
+    tx.run("DELETE FROM products WHERE uid = ?", (product_uid,))
+
+
+def products_of(tx: Tx, seller_uid: str) -> list[Product]:
+    rows = tx.all(
+        f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE seller_uid = ? ORDER BY id", (seller_uid,)
+    )
+    return [_product(row) for row in rows]
+
+
+def list_products(
+    tx: Tx, seller_uid: str | None = None, after_id: int = 0, limit: int | None = None
+) -> list[tuple[int, Product]]:
+    """Return `(position, product)` pairs oldest first, after position `after_id`."""
+    sql = f"SELECT id, {_PRODUCT_COLUMNS} FROM products WHERE id > ?"
+    params: list[object] = [after_id]
+    if seller_uid is not None:
+        sql += " AND seller_uid = ?"
+        params.append(seller_uid)
+    sql += " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [(int(row[0]), _product(row[1:])) for row in tx.all(sql, params)]
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def append_ledger(
+    tx: Tx,
+    req_id: str,
+    now: int,
+    kind: str,
+    uid: str | None,
+    product_uid: str | None = None,
+    deposit_delta: int = 0,
+    stock_delta: int = 0,
+) -> None:
+    """Record one money or stock change; balances and stock are sums of these deltas."""
+    tx.run(
+        "INSERT INTO ledger (req_id, at, kind, uid, product_uid, deposit_delta, stock_delta) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (req_id, now, kind, uid, product_uid, deposit_delta, stock_delta),
+    )
+
+
+# ---------------------------------------------------------------- login failures
+
+
+def record_login_failure(tx: Tx, okey: str, client_addr: str, now: int) -> None:
+    tx.run(
+        "INSERT INTO login_failures (okey, client_addr, at) VALUES (?, ?, ?)",
+        (okey, client_addr, now),
+    )
+
+
+def count_login_failures(tx: Tx, okey: str, client_addr: str, since: int) -> tuple[int, int]:
+    """Return failed logins since `since` for the account and for the client address."""
+    by_account = tx.one(
+        "SELECT COUNT(*) FROM login_failures WHERE okey = ? AND at >= ?", (okey, since)
+    )
+    by_address = tx.one(
+        "SELECT COUNT(*) FROM login_failures WHERE client_addr = ? AND at >= ?",
+        (client_addr, since),
+    )
+    return (int(by_account[0]) if by_account else 0, int(by_address[0]) if by_address else 0)
+
+
+def get_meta(tx: Tx, key: str) -> str | None:
+    row = tx.one("SELECT value FROM meta WHERE key = ?", (key,))
+    return None if row is None else str(row[0])

@@ -1,0 +1,1 @@
+"""Workers: each claims requests from its queues and applies them in database transactions."""
