@@ -197,10 +197,14 @@ class SeedProtocol:
 
         if action in ("new_buyer", "new_seller"):
             role = Role.BUYER if action == "new_buyer" else Role.SELLER
-            await self._auth.register(role, username, password, record.wsess_id)
+            sign_in = await self._auth.register(role, username, password, record.wsess_id)
+            self._sessions.started_sign_in(record, sign_in.req_id)
             response = reply({"wsess_id": record.wsess_id})
         elif action in ("buyer", "seller"):
-            await self._auth.login(Role(action), username, password, client, record.wsess_id)
+            sign_in = await self._auth.login(
+                Role(action), username, password, client, record.wsess_id
+            )
+            self._sessions.started_sign_in(record, sign_in.req_id)
             response = reply({"wsess_id": record.wsess_id})
         elif action == "get":
             response = await self._get_token(record)
@@ -225,6 +229,10 @@ class SeedProtocol:
             return reply({"failed": code})
         if current.token is None:
             current = await self._wait_for_token(current, deadline) or current
+            if current.failed_code is not None:
+                code = current.failed_code
+                await self._sessions.clear_failure(current)
+                return reply({"failed": code})
         if current.token is not None:
             return reply({"token": current.token})
         return error("TIMEOUT")
@@ -245,7 +253,7 @@ class SeedProtocol:
                 await asyncio.sleep(max(0.0, min(0.05, deadline - time.monotonic())))
             self._sessions.forget(record.wsess_id)
             fresh = await self._sessions.get(record.wsess_id)
-            if fresh is not None and fresh.token is not None:
+            if fresh is not None and (fresh.token is not None or fresh.failed_code is not None):
                 return fresh
             if time.monotonic() >= deadline:
                 return fresh

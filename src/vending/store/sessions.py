@@ -47,11 +47,10 @@ def start_auth_request(tx: Tx, wsess_id: str, req_id: str, token: str | None, no
         "WHERE wsess_id = ?",
         (req_id, now, wsess_id),
     )
-    if token is not None:
-        tx.run(
-            "INSERT INTO pending_tokens (req_id, wsess_id, token) VALUES (?, ?, ?)",
-            (req_id, wsess_id, token),
-        )
+    tx.run(
+        "INSERT INTO pending_tokens (req_id, wsess_id, token) VALUES (?, ?, ?)",
+        (req_id, wsess_id, token),
+    )
 
 
 def finish_auth_request(
@@ -65,9 +64,9 @@ def finish_auth_request(
     row = tx.one("SELECT wsess_id, token FROM pending_tokens WHERE req_id = ?", (req_id,))
     if row is None:
         return None
-    wsess_id, token = str(row[0]), str(row[1])
+    wsess_id, token = str(row[0]), row[1]
     tx.run("DELETE FROM pending_tokens WHERE req_id = ?", (req_id,))
-    if failed_code is None:
+    if failed_code is None and token is not None:
         tx.run(
             "UPDATE web_sessions SET token = ?, token_hash = ?, uid = ? WHERE wsess_id = ?",
             (token, token_hash, uid, wsess_id),

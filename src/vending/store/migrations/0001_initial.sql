@@ -111,11 +111,12 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_by_seen ON web_sessions (seen_at);
 CREATE INDEX web_sessions_by_token ON web_sessions (token_hash);
 
--- Tokens of register and login requests still in a queue, moved into the session on success.
+-- Register and login requests of sessions still in a queue, with the token that joins the
+-- session on success (NULL for a request the gateway already rejected).
 CREATE TABLE pending_tokens (
     req_id TEXT PRIMARY KEY,
     wsess_id TEXT NOT NULL,
-    token TEXT NOT NULL
+    token TEXT
 );
 
 CREATE TABLE login_failures (
