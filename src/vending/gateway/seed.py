@@ -198,9 +198,11 @@ class SeedProtocol:
         if action in ("new_buyer", "new_seller"):
             role = Role.BUYER if action == "new_buyer" else Role.SELLER
             await self._auth.register(role, username, password, record.wsess_id)
+            self._sessions.forget(record.wsess_id)
             response = reply({"wsess_id": record.wsess_id})
         elif action in ("buyer", "seller"):
             await self._auth.login(Role(action), username, password, client, record.wsess_id)
+            self._sessions.forget(record.wsess_id)
             response = reply({"wsess_id": record.wsess_id})
         elif action == "get":
             response = await self._get_token(record)
