@@ -41,17 +41,20 @@ def touch_session(tx: Tx, wsess_id: str, now: int) -> None:
 
 
 def start_auth_request(tx: Tx, wsess_id: str, req_id: str, token: str | None, now: int) -> None:
-    """Mark `req_id` as the session's latest sign-in and park its token until it succeeds."""
+    """Mark `req_id` as the session's latest sign-in and park its token until it succeeds.
+
+    A request the gateway already rejected has no token; it parks an empty one, so that the
+    worker still finds the session to record the failure in.
+    """
     tx.run(
         "UPDATE web_sessions SET last_auth_req = ?, failed_code = NULL, seen_at = ? "
         "WHERE wsess_id = ?",
         (req_id, now, wsess_id),
     )
-    if token is not None:
-        tx.run(
-            "INSERT INTO pending_tokens (req_id, wsess_id, token) VALUES (?, ?, ?)",
-            (req_id, wsess_id, token),
-        )
+    tx.run(
+        "INSERT INTO pending_tokens (req_id, wsess_id, token) VALUES (?, ?, ?)",
+        (req_id, wsess_id, token or ""),
+    )
 
 
 def finish_auth_request(
@@ -67,7 +70,7 @@ def finish_auth_request(
         return None
     wsess_id, token = str(row[0]), str(row[1])
     tx.run("DELETE FROM pending_tokens WHERE req_id = ?", (req_id,))
-    if failed_code is None:
+    if failed_code is None and token:
         tx.run(
             "UPDATE web_sessions SET token = ?, token_hash = ?, uid = ? WHERE wsess_id = ?",
             (token, token_hash, uid, wsess_id),
