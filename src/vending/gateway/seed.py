@@ -314,6 +314,8 @@ class SeedProtocol:
             if call.token != record.token or await self._auth.resolve(record.token) is None:
                 return error("UNAUTHORIZED")
             return record
+        if call.token is not None and await self._has_ended(call.token):
+            return error("UNAUTHORIZED")
         if record is not None:
             deadline = time.monotonic() + SESSION_WAIT_SECONDS
             fresh = await self._wait_for_token(record, deadline)
@@ -324,6 +326,17 @@ class SeedProtocol:
         else:
             await asyncio.sleep(SESSION_WAIT_SECONDS)
         return error("TIMEOUT")
+
+    async def _has_ended(self, token: str) -> bool:
+        """Return True when `token` was issued and has since ended or expired.
+
+        NOTE: the purge deletes ended tokens after the token lifetime; from then on such a
+        token counts as unknown and a read with it waits for the TIMEOUT answer.
+        """
+        if await self._auth.resolve(token) is not None:
+            return False
+        token_hash = hash_token(token)
+        return await self._database.read(lambda tx: repository.token_exists(tx, token_hash))
 
     async def req_status(self, request: Request, call: Call) -> Response:
         req_id = call.body.get("req_id")
