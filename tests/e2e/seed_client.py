@@ -47,11 +47,16 @@ class SeedClient:
                 return answer
             await asyncio.sleep(0.002)
 
-    async def do(self, path: str, **fields: Any) -> Any:
-        """Submit a queued request and return its final status."""
+    async def submit(self, path: str, **fields: Any) -> str:
+        """Submit a queued request and return its request id."""
         answer = await self.call(path, **fields)
         assert "req_id" in answer, answer
-        return await self.status(answer["req_id"])
+        req_id: str = answer["req_id"]
+        return req_id
+
+    async def do(self, path: str, **fields: Any) -> Any:
+        """Submit a queued request and return its final status."""
+        return await self.status(await self.submit(path, **fields))
 
     async def close(self) -> None:
         await self.http.aclose()
