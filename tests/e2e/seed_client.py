@@ -16,6 +16,7 @@ class SeedClient:
         self.http = httpx.AsyncClient(transport=transport, base_url=base_url)
         self.token: str | None = None
         self.wsess_id: str | None = None
+        self.username: str | None = None
 
     async def call(self, path: str, body: Any = None, **fields: Any) -> Any:
         """POST `body` (or `fields`, plus the session token) and return the decoded answer."""
@@ -36,6 +37,7 @@ class SeedClient:
         got = await self.call("/user", {"token": "get"})
         if "token" in got:
             self.token = got["token"]
+            self.username = username
         return got
 
     async def status(self, req_id: str, timeout: float = 3.0) -> Any:
