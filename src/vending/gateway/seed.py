@@ -220,6 +220,9 @@ class SeedProtocol:
         deadline = time.monotonic() + SESSION_WAIT_SECONDS
         if record.last_auth_req is not None:
             await self._wait_for_status(record.last_auth_req, deadline)
+            # A session read that overlapped the status may have cached the session as it was
+            # before; the status is committed now, so a fresh read sees its outcome.
+            self._sessions.forget(record.wsess_id)
         current = await self._sessions.get(record.wsess_id) or record
         if current.failed_code is not None:
             code = current.failed_code
