@@ -133,7 +133,7 @@ async def test_story_over_http(server: Server) -> None:
 
 
 async def load(buyer: SeedClient, product_uid: str, answered: list[tuple[str, str]]) -> None:
-    """Send deposits and buys until the server goes away; record every answered request."""
+    """Send deposits and buys until the server goes away, recording each accepted request id."""
     with contextlib.suppress(httpx.HTTPError):
         while True:
             for path, fields in (
@@ -177,8 +177,8 @@ async def test_sigkill_loses_and_repeats_nothing(server: Server) -> None:
             for _, req_id in requests:
                 statuses[req_id] = await buyer.status(req_id, timeout=10)
     finally:
-        for each in [seller, *buyers]:
-            await each.close()
+        for seed in [seller, *buyers]:
+            await seed.close()
     assert server.signal(signal.SIGTERM) == 0
 
     rows = dict(query(server.database, "SELECT req_id, COUNT(*) FROM ledger GROUP BY req_id"))

@@ -48,7 +48,7 @@ def test_cost_accepted(cost: int) -> None:
 
 
 @pytest.mark.parametrize("cost", [0, -5, COST_MAX + 5, 5.0, "5", True, None])
-def test_cost_out_of_range_or_not_int_is_bad_input(cost: object) -> None:
+def test_cost_invalid_is_bad_input(cost: object) -> None:
     assert code_of(lambda: check_cost(cost)) is Code.BAD_INPUT
 
 
