@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import click
@@ -54,7 +56,18 @@ def serve(host: str | None, port: int | None, database: str | None, log_level: s
     asyncio.run(_serve(app, settings))
 
 
+def _absorb_signal(signum: int, frame: FrameType | None) -> None:
+    """Ignore a SIGINT or SIGTERM that uvicorn raises again after its graceful shutdown.
+
+    uvicorn's `Server.capture_signals` restores the previous handlers when the server has
+    stopped and raises each captured signal again. With the default handlers the process would
+    then die of that signal instead of exiting with status 0.
+    """
+
+
 async def _serve(app: Any, settings: Settings) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _absorb_signal)
     config = uvicorn.Config(
         app,
         host=settings.host,

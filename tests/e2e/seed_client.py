@@ -16,6 +16,7 @@ class SeedClient:
         self.http = httpx.AsyncClient(transport=transport, base_url=base_url)
         self.token: str | None = None
         self.wsess_id: str | None = None
+        self.username: str | None = None
 
     async def call(self, path: str, body: Any = None, **fields: Any) -> Any:
         """POST `body` (or `fields`, plus the session token) and return the decoded answer."""
@@ -36,6 +37,7 @@ class SeedClient:
         got = await self.call("/user", {"token": "get"})
         if "token" in got:
             self.token = got["token"]
+            self.username = username
         return got
 
     async def status(self, req_id: str, timeout: float = 3.0) -> Any:
@@ -47,11 +49,16 @@ class SeedClient:
                 return answer
             await asyncio.sleep(0.002)
 
-    async def do(self, path: str, **fields: Any) -> Any:
-        """Submit a queued request and return its final status."""
+    async def submit(self, path: str, **fields: Any) -> str:
+        """Submit a queued request and return its request id."""
         answer = await self.call(path, **fields)
         assert "req_id" in answer, answer
-        return await self.status(answer["req_id"])
+        req_id: str = answer["req_id"]
+        return req_id
+
+    async def do(self, path: str, **fields: Any) -> Any:
+        """Submit a queued request and return its final status."""
+        return await self.status(await self.submit(path, **fields))
 
     async def close(self) -> None:
         await self.http.aclose()

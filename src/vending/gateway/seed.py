@@ -197,14 +197,12 @@ class SeedProtocol:
 
         if action in ("new_buyer", "new_seller"):
             role = Role.BUYER if action == "new_buyer" else Role.SELLER
-            sign_in = await self._auth.register(role, username, password, record.wsess_id)
-            self._sessions.started_sign_in(record, sign_in.req_id)
+            await self._auth.register(role, username, password, record.wsess_id)
+            self._sessions.forget(record.wsess_id)
             response = reply({"wsess_id": record.wsess_id})
         elif action in ("buyer", "seller"):
-            sign_in = await self._auth.login(
-                Role(action), username, password, client, record.wsess_id
-            )
-            self._sessions.started_sign_in(record, sign_in.req_id)
+            await self._auth.login(Role(action), username, password, client, record.wsess_id)
+            self._sessions.forget(record.wsess_id)
             response = reply({"wsess_id": record.wsess_id})
         elif action == "get":
             response = await self._get_token(record)
@@ -222,6 +220,9 @@ class SeedProtocol:
         deadline = time.monotonic() + SESSION_WAIT_SECONDS
         if record.last_auth_req is not None:
             await self._wait_for_status(record.last_auth_req, deadline)
+            # A session read that overlapped the status may have cached the session as it was
+            # before; the status is committed now, so a fresh read sees its outcome.
+            self._sessions.forget(record.wsess_id)
         current = await self._sessions.get(record.wsess_id) or record
         if current.failed_code is not None:
             code = current.failed_code
@@ -229,10 +230,6 @@ class SeedProtocol:
             return reply({"failed": code})
         if current.token is None:
             current = await self._wait_for_token(current, deadline) or current
-            if current.failed_code is not None:
-                code = current.failed_code
-                await self._sessions.clear_failure(current)
-                return reply({"failed": code})
         if current.token is not None:
             return reply({"token": current.token})
         return error("TIMEOUT")
@@ -253,7 +250,7 @@ class SeedProtocol:
                 await asyncio.sleep(max(0.0, min(0.05, deadline - time.monotonic())))
             self._sessions.forget(record.wsess_id)
             fresh = await self._sessions.get(record.wsess_id)
-            if fresh is not None and (fresh.token is not None or fresh.failed_code is not None):
+            if fresh is not None and fresh.token is not None:
                 return fresh
             if time.monotonic() >= deadline:
                 return fresh
@@ -320,6 +317,8 @@ class SeedProtocol:
             if call.token != record.token or await self._auth.resolve(record.token) is None:
                 return error("UNAUTHORIZED")
             return record
+        if call.token is not None and await self._has_ended(call.token):
+            return error("UNAUTHORIZED")
         if record is not None:
             deadline = time.monotonic() + SESSION_WAIT_SECONDS
             fresh = await self._wait_for_token(record, deadline)
@@ -330,6 +329,17 @@ class SeedProtocol:
         else:
             await asyncio.sleep(SESSION_WAIT_SECONDS)
         return error("TIMEOUT")
+
+    async def _has_ended(self, token: str) -> bool:
+        """Return True when `token` was issued and has since ended or expired.
+
+        NOTE: the purge deletes ended tokens after the token lifetime; from then on such a
+        token counts as unknown and a read with it waits for the TIMEOUT answer.
+        """
+        if await self._auth.resolve(token) is not None:
+            return False
+        token_hash = hash_token(token)
+        return await self._database.read(lambda tx: repository.token_exists(tx, token_hash))
 
     async def req_status(self, request: Request, call: Call) -> Response:
         req_id = call.body.get("req_id")
@@ -363,7 +373,7 @@ class SeedProtocol:
         )
 
     async def products(self, request: Request, call: Call) -> Response:
-        if "token" in call.body:
+        if call.token is not None:
             record = await self._reader(call)
             if isinstance(record, Response):
                 return record

@@ -53,11 +53,6 @@ class SessionManager:
         record.failed_code = None
         await self._database.write(lambda tx: sql.clear_failure(tx, record.wsess_id))
 
-    def started_sign_in(self, record: SessionRecord, req_id: str) -> None:
-        """Note in the cache what the enqueue transaction wrote: a new latest sign-in."""
-        record.last_auth_req = req_id
-        record.failed_code = None
-
     def forget(self, wsess_id: str) -> None:
         self._cache.pop(wsess_id, None)
 

@@ -85,6 +85,11 @@ def token_owner(tx: Tx, token_hash: str, now: int) -> str | None:
     return None if row is None else row[0]
 
 
+def token_exists(tx: Tx, token_hash: str) -> bool:
+    """Return True when the token was issued and not yet purged, whatever its state."""
+    return tx.one("SELECT 1 FROM auth_tokens WHERE token_hash = ?", (token_hash,)) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     uid: str
