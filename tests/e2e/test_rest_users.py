@@ -80,7 +80,12 @@ async def test_me_returns_account(http: httpx.AsyncClient) -> None:
     headers = await signed_up(http, "buyer", "erin")
     response = await http.get(f"{API}/users/me", headers=headers)
     assert response.status_code == 200
-    assert response.json() == {"id": "buyer_erin", "username": "erin", "role": "buyer", "deposit": 0}
+    assert response.json() == {
+        "id": "buyer_erin",
+        "username": "erin",
+        "role": "buyer",
+        "deposit": 0,
+    }
 
 
 async def test_change_password(http: httpx.AsyncClient) -> None:
@@ -211,6 +216,8 @@ async def test_failed_logins_are_limited(http: httpx.AsyncClient) -> None:
     )
     assert_problem(limited, 429, "TOO_MANY_ATTEMPTS")
     assert int(limited.headers["retry-after"]) > 0
-    other = await http.post(f"{API}/users", json={"username": "nina", "password": PASSWORD, "role": "buyer"})
+    other = await http.post(
+        f"{API}/users", json={"username": "nina", "password": PASSWORD, "role": "buyer"}
+    )
     assert other.status_code == 201
     await login(http, "buyer", "nina")

@@ -169,6 +169,8 @@ class RestApi:
         """Wait for a sign-up or login status; past the wait, raise 503 (never 202)."""
         status = await self._hub.wait(req_id, self._wait_seconds)
         if status is None:
+            # NOTE: the request stays queued and may still succeed: a retried sign-up then
+            # gets 409, and a login leaves an active session whose token nobody received.
             log.warning("sign-in request %s still queued after %.1f s", req_id, self._wait_seconds)
             raise problems.ProblemError(
                 503,
