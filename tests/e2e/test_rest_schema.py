@@ -1,5 +1,5 @@
 """REST API: schemathesis generates calls from the app's own OpenAPI document and checks that
-no answer is a server error (5xx) or breaks the document."""
+no response is a server error (5xx) or breaks the document."""
 
 from __future__ import annotations
 

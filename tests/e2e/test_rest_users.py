@@ -144,7 +144,7 @@ async def test_delete_seller_removes_products(http: httpx.AsyncClient) -> None:
     assert_problem(await http.get(f"{API}/products/{product_id}"), 404, "PRODUCT_NOT_FOUND")
 
 
-async def test_login_failures_are_one_answer(http: httpx.AsyncClient) -> None:
+async def test_login_failures_look_alike(http: httpx.AsyncClient) -> None:
     await create_user(http, "buyer", "ivan")
     attempts = [
         {"username": "ivan", "password": "wrong-pw", "role": "buyer"},
@@ -200,7 +200,7 @@ async def test_logout_all_ends_every_session(
         assert ended.json() == {"ended": 3}
         assert_problem(await http.get(f"{API}/users/me", headers=first), 401, "UNAUTHORIZED")
         assert_problem(await http.get(f"{API}/users/me", headers=second), 401, "UNAUTHORIZED")
-        # The seed session holds no token any more; reads of such a session time out.
+        # The seed session has no token any more; reads of such a session time out.
         assert await seed.call("/profile") == {"error": "TIMEOUT"}
     finally:
         await seed.close()

@@ -52,7 +52,7 @@ async def read_json(request: Request, decoder: msgspec.json.Decoder[Any]) -> tup
 
 
 def prefers_async(request: Request) -> bool:
-    """Return True when the `Prefer` header asks for `respond-async` (RFC 7240)."""
+    """Return True when the `Prefer` header requests `respond-async` (RFC 7240)."""
     prefer = request.headers.get("prefer")
     if prefer is None:
         return False
@@ -81,7 +81,7 @@ def accepted(req_id: str, preference_applied: bool) -> Response:
 
 
 class CallRunner:
-    """Submits the command of a mutating call and answers with its result.
+    """Submits the command of a mutating call and returns the response for its result.
 
     With an `Idempotency-Key` header the key is bound to the request in the transaction that
     queues it, so that a repeated key never queues a second request: the repeat waits for the
@@ -106,7 +106,7 @@ class CallRunner:
     ) -> Response:
         """Queue `command`, wait for its status and return the response for it.
 
-        `created_location` turns a success into 201 with that `Location`. The answer is 202
+        `created_location` turns a success into 201 with that `Location`. The response is 202
         with the request's status URL when the client prefers `respond-async` or the wait runs
         out.
         """

@@ -57,7 +57,7 @@ _PREFER = {
     "name": "Prefer",
     "in": "header",
     "required": False,
-    "description": "`respond-async` answers 202 at once, with the request's status URL",
+    "description": "`respond-async` returns 202 at once, with the request's status URL",
     "schema": {"type": "string"},
 }
 

@@ -45,7 +45,7 @@ _KNOWN_FIELDS = frozenset(
 
 
 class ProblemError(Exception):
-    """Raised by an endpoint to answer with a problem; carries every member of the answer."""
+    """A problem response raised by an endpoint, with every member of the response."""
 
     def __init__(
         self,
@@ -109,8 +109,8 @@ def _field_of_detail(detail: str | None) -> str | None:
 def from_validation(error: msgspec.ValidationError) -> ProblemError:
     """Return the 422 problem for a body that decoded as JSON but broke a schema rule.
 
-    A bad coin is WRONG_AMOUNT and a cost that is not a multiple of 5 is WRONG_COST, as in the
-    seed protocol; every other rule is BAD_INPUT.
+    As in the seed protocol, a bad coin is WRONG_AMOUNT and a cost that is not a multiple of 5
+    is WRONG_COST. Every other rule is BAD_INPUT.
     """
     message = str(error)
     match = _FIELD_AT.search(message) or _FIELD_NAMED.search(message)

@@ -52,10 +52,10 @@ def _decoder(struct: type[Any]) -> msgspec.json.Decoder[Any]:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One method on one path: its endpoint and what the OpenAPI document says of it.
+    """One method on one path: its endpoint and its OpenAPI description.
 
     `responses` maps a status to its body type (None: no body) and description; every
-    operation may also answer with the problems that `errors` lists.
+    operation may also return the problems that `errors` lists.
     """
 
     method: str
@@ -172,7 +172,7 @@ class RestApi:
         status = await self._hub.wait(req_id, self._wait_seconds)
         if status is None:
             # NOTE: the request stays queued and may still succeed: a retried sign-up then
-            # gets 409, and a login leaves an active session whose token nobody received.
+            # gets 409, and a login leaves an active session whose token no client received.
             log.warning("sign-in request %s still queued after %.1f s", req_id, self._wait_seconds)
             raise problems.ProblemError(
                 503,
@@ -393,7 +393,7 @@ async def _not_found(request: Request) -> Response:
 
 
 def _login_problem(code: str, detail: str | None, req_id: str) -> problems.ProblemError:
-    """Return the problem of a failed login: every credential fault is one 401 answer."""
+    """Return the problem of a failed login: every credential fault gets the same 401."""
     if code in LOGIN_FAILURE_CODES:
         return problems.ProblemError(
             401,
@@ -524,5 +524,5 @@ def operations() -> list[Operation]:
         Operation("GET", "/requests/{req_id}", RestApi.request_status,
                   "Read the state of a request", "requests",
                   {200: (s.RequestStatus, "The request's state")}, (*token_errors, 404),
-                  parameters=[_path_parameter("req_id", "request id from a 202 answer")]),
+                  parameters=[_path_parameter("req_id", "request id from a 202 response")]),
     ]  # fmt: skip
