@@ -40,7 +40,15 @@ STATUS_OF_CODE: dict[str, int] = {
 _FIELD_AT = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
 _FIELD_NAMED = re.compile(r"field `([^`]+)`")
 _KNOWN_FIELDS = frozenset(
-    {"username", "password", "current_password", "product_name", "cost", "amount"}
+    {
+        "username",
+        "password",
+        "current_password",
+        "product_name",
+        "cost",
+        "amount",
+        "amount_available",
+    }
 )
 
 

@@ -120,6 +120,8 @@ class RestApi:
         )
 
     async def change_password(self, request: Request) -> Response:
+        # NOTE: wrong current passwords are not counted as failed logins, so a stolen token
+        # can guess the password here without the login limit.
         caller = await authenticate(request, self._auth)
         body, raw = await read_json(request, self._password_change)
         try:
