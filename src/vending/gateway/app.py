@@ -17,8 +17,10 @@ from starlette.routing import BaseRoute, Route
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
+from vending.gateway.rest.endpoints import RestApi
 from vending.gateway.rest.openapi import docs_routes
-from vending.gateway.rest.routes import RestApi, operations
+from vending.gateway.rest.routes import operations
+from vending.gateway.rest.routes import routes as rest_routes
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
 from vending.gateway.sessions import SessionManager
 from vending.queues import fifo
@@ -92,7 +94,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *seed.routes(),
-        *rest.routes(),
+        *rest_routes(rest),
         *docs_routes(operations(), gateway.auth.password_min_length),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -14,8 +14,9 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from vending.gateway.rest import schemas as s
+from vending.gateway.rest.endpoints import PREFIX
 from vending.gateway.rest.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
-from vending.gateway.rest.routes import PREFIX, Operation
+from vending.gateway.rest.routes import Operation
 
 _REF = "#/components/schemas/{name}"
 
