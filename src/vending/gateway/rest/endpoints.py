@@ -169,7 +169,7 @@ class RestApi:
         )
         page = rows[:limit]
         next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
-        items = [render.product(_product_view(product)) for _, product in page]
+        items = [render.stored_product(product) for _, product in page]
         return json_response(s.ProductPage(items=items, next_cursor=next_cursor))
 
     async def get_product(self, request: Request) -> Response:
@@ -177,7 +177,7 @@ class RestApi:
         product = await self._database.read(lambda tx: repository.get_product(tx, product_id))
         if product is None:
             raise _product_not_found(product_id)
-        return json_response(render.product(_product_view(product)))
+        return json_response(render.stored_product(product))
 
     async def create_product(self, request: Request) -> Response:
         caller = await self._seller(request)
@@ -308,16 +308,6 @@ def _product_not_found(product_id: str) -> problems.ProblemError:
 
 def _request_not_found(req_id: str) -> problems.ProblemError:
     return problems.not_found(f"no request {req_id!r} of this account")
-
-
-def _product_view(product: Any) -> dict[str, Any]:
-    return {
-        "uid": product.uid,
-        "seller_uid": product.seller_uid,
-        "product_name": product.product_name,
-        "cost": product.cost,
-        "amount": product.amount,
-    }
 
 
 def _given(value: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from vending.domain.products import Product
 from vending.gateway.rest import schemas as s
 
 Result = dict[str, Any]
@@ -25,6 +26,17 @@ def product(view: Result) -> s.ProductPublic:
         product_name=view["product_name"],
         cost=view["cost"],
         amount_available=view["amount"],
+    )
+
+
+def stored_product(stored: Product) -> s.ProductPublic:
+    """Return a product read from the database as the API shows it."""
+    return s.ProductPublic(
+        id=stored.uid,
+        seller_id=stored.seller_uid,
+        product_name=stored.product_name,
+        cost=stored.cost,
+        amount_available=stored.amount,
     )
 
 
