@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -15,6 +17,10 @@ from starlette.routing import BaseRoute, Route
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
+from vending.gateway.rest.endpoints import RestApi
+from vending.gateway.rest.openapi import docs_routes
+from vending.gateway.rest.routes import operations
+from vending.gateway.rest.routes import routes as rest_routes
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
 from vending.gateway.sessions import SessionManager
 from vending.queues import fifo
@@ -33,6 +39,9 @@ class Gateway:
     auth: Authenticator
     hasher: PasswordHasher
     session_ttl_seconds: int
+    request_wait_seconds: float = 5.0
+    idempotency_ttl_seconds: int = 24 * 3600
+    cors_origins: list[str] = field(default_factory=list)
     ready_checks: list[Callable[[], bool]] = field(default_factory=list)
 
 
@@ -54,6 +63,13 @@ def create_app(
     whoever assembles the process (one process or many) decides what runs beside the gateway."""
     seed = SeedProtocol(
         gateway.database, gateway.hub, gateway.sessions, gateway.auth, gateway.session_ttl_seconds
+    )
+    rest = RestApi(
+        gateway.database,
+        gateway.hub,
+        gateway.auth,
+        gateway.request_wait_seconds,
+        gateway.idempotency_ttl_seconds,
     )
 
     async def readyz(request: Request) -> Response:
@@ -78,9 +94,22 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *seed.routes(),
+        *rest_routes(rest),
+        *docs_routes(operations(), gateway.auth.password_min_length),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *extra_routes,
         Route("/{path:path}", no_content, methods=ANY_METHOD),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if gateway.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=gateway.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer"],
+                expose_headers=["Location", "Retry-After", "Preference-Applied"],
+            )
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
