@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from vending.gateway import page
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
 from vending.gateway.sessions import SessionManager
+from vending.gateway.ws import LiveSessions
 from vending.queues import fifo
 from vending.store.database import Database
 
@@ -55,6 +57,7 @@ def create_app(
     seed = SeedProtocol(
         gateway.database, gateway.hub, gateway.sessions, gateway.auth, gateway.session_ttl_seconds
     )
+    live = LiveSessions(gateway.database, gateway.hub, gateway.auth)
 
     async def readyz(request: Request) -> Response:
         try:
@@ -80,6 +83,8 @@ def create_app(
         *seed.routes(),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        WebSocketRoute("/ws", live.endpoint),
+        *page.routes(),
         *extra_routes,
         Route("/{path:path}", no_content, methods=ANY_METHOD),
     ]

@@ -167,6 +167,12 @@ def is_queued(tx: Tx, req_id: str) -> bool:
     return tx.one("SELECT 1 FROM queue WHERE req_id = ?", (req_id,)) is not None
 
 
+def queued_okey(tx: Tx, req_id: str) -> str | None:
+    """Return the ordering key (account) of a request still waiting in a queue, or None."""
+    row = tx.one("SELECT okey FROM queue WHERE req_id = ?", (req_id,))
+    return None if row is None else str(row[0])
+
+
 def backlog(tx: Tx) -> dict[str, int]:
     """Return the number of requests waiting in each queue."""
     return {

@@ -1,0 +1,347 @@
+"""The WebSocket session at `/ws`: requests in, acceptances and statuses out, live updates pushed.
+
+A client first sends `{"op": "auth", "token": ...}`. Each later request message is committed to
+its queue like a REST call; the client gets `accepted` with the request id once the request is
+durable, then its `status` as soon as the worker stores it. Every signed-in connection also gets
+product changes, and the connections of one account get that account's balance changes and,
+for a seller, the sales of the seller's products. The protocol is described in docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from vending.domain import commands as c
+from vending.domain.errors import Code
+from vending.gateway import ws_messages as m
+from vending.gateway.auth import Authenticator
+from vending.gateway.hub import RequestHub, Status, new_req_id
+from vending.gateway.tokens import hash_token
+from vending.gateway.views import product_view, status_view
+from vending.queues import fifo
+from vending.queues.bus import StatusEvent
+from vending.store import repository
+from vending.store.database import Database
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+
+AUTH_TIMEOUT_SECONDS = 10.0
+OUTBOX_CAPACITY = 1000
+CLOSE_SIGNED_OUT = 4001
+CLOSE_TOO_SLOW = 4008
+
+
+class Connection:
+    """One open WebSocket. Messages to send wait in `outbox`, written by a single sender task."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.websocket = websocket
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.uid: str | None = None
+        self.token_hash = ""
+        self.close_code: int | None = None
+
+    def push(self, message: dict[str, Any]) -> None:
+        """Queue `message` for sending; a client that leaves too many unread is disconnected."""
+        if self.close_code is not None:
+            return
+        if self.outbox.qsize() >= OUTBOX_CAPACITY:
+            log.warning("ws %s: %d messages unread, closing", self.id, OUTBOX_CAPACITY)
+            self.close(CLOSE_TOO_SLOW)
+            return
+        self.outbox.put_nowait(_encode(message))
+
+    def close(self, code: int) -> None:
+        """Close the WebSocket with `code` once the messages queued before are sent."""
+        if self.close_code is None:
+            self.close_code = code
+            self.outbox.put_nowait(None)
+
+    async def send_all(self) -> None:
+        """Send queued messages until `close` is called, then close the WebSocket."""
+        while (data := await self.outbox.get()) is not None:
+            await self.websocket.send_text(data.decode())
+        await self.websocket.close(self.close_code or 1000)
+
+
+@dataclass(slots=True)
+class Watch:
+    """A request whose status goes to `connection`, after its acceptance has been sent."""
+
+    connection: Connection
+    ref: str | int | None
+    accepted: bool = False
+    early: Status | None = None
+
+
+@dataclass
+class LiveSessions:
+    """Serves `/ws` and fans the statuses and effects the hub hears of out to connections."""
+
+    database: Database
+    hub: RequestHub
+    auth: Authenticator
+    connections: set[Connection] = field(default_factory=set)
+    by_account: dict[str, set[Connection]] = field(default_factory=dict)
+    watches: dict[str, Watch] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.hub.add_listener(self.on_status)
+
+    # ------------------------------------------------------------ connection
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        conn = Connection(websocket)
+        self.connections.add(conn)
+        sender = asyncio.create_task(conn.send_all())
+        log.info("ws %s opened", conn.id)
+        try:
+            await self._receive(conn)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._forget(conn)
+            if not sender.done():
+                conn.close(1000)
+                await asyncio.gather(sender, return_exceptions=True)
+            log.info("ws %s closed (%s)", conn.id, conn.uid or "not signed in")
+
+    async def _receive(self, conn: Connection) -> None:
+        deadline = asyncio.get_running_loop().time() + AUTH_TIMEOUT_SECONDS
+        while conn.close_code is None:
+            if conn.uid is None:
+                remaining = deadline - asyncio.get_running_loop().time()
+                try:
+                    message = await asyncio.wait_for(conn.websocket.receive(), remaining)
+                except TimeoutError:
+                    self._error(conn, None, Code.UNAUTHORIZED, "no auth message within 10 s")
+                    conn.close(CLOSE_SIGNED_OUT)
+                    return
+            else:
+                message = await conn.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self._error(conn, None, "BAD_MESSAGE", "send JSON messages as text frames")
+                continue
+            await self._handle_text(conn, text)
+
+    async def _handle_text(self, conn: Connection, text: str) -> None:
+        try:
+            message = m.decode(text)
+        except m.BadMessage as exc:
+            self._error(conn, exc.ref, "BAD_MESSAGE", exc.detail)
+            return
+        if isinstance(message, m.Auth):
+            await self._authenticate(conn, message)
+        elif conn.uid is None:
+            self._error(conn, message.ref, Code.UNAUTHORIZED, "send an auth message first")
+        elif isinstance(message, m.StatusQuery):
+            await self._status(conn, message)
+        else:
+            await self._submit(conn, message)
+
+    def _forget(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        if conn.uid is not None:
+            peers = self.by_account.get(conn.uid)
+            if peers is not None:
+                peers.discard(conn)
+                if not peers:
+                    del self.by_account[conn.uid]
+        for req_id in [r for r, w in self.watches.items() if w.connection is conn]:
+            del self.watches[req_id]
+
+    # ------------------------------------------------------------ requests
+
+    async def _authenticate(self, conn: Connection, message: m.Auth) -> None:
+        if conn.uid is not None:
+            self._error(conn, message.ref, "BAD_MESSAGE", "this connection is already signed in")
+            return
+        info = await self.auth.resolve(message.token)
+        user = None
+        if info is not None:
+            uid = info.uid
+            user = await self.database.read(lambda tx: repository.get_user(tx, uid))
+        if user is None:
+            self._error(
+                conn, message.ref, Code.UNAUTHORIZED, "the token is invalid, ended or expired"
+            )
+            return
+        conn.uid = user.uid
+        conn.token_hash = hash_token(message.token)
+        self.by_account.setdefault(user.uid, set()).add(conn)
+        log.info("ws %s signed in as %s", conn.id, user.uid)
+        conn.push(
+            {
+                "type": "welcome",
+                "ref": message.ref,
+                "user": {
+                    "id": user.uid,
+                    "username": user.username,
+                    "role": user.role.value,
+                    "deposit": user.deposit,
+                },
+            }
+        )
+
+    async def _submit(self, conn: Connection, message: m.ClientMessage) -> None:
+        assert conn.uid is not None
+        try:
+            command = build_command(message, conn.uid, conn.token_hash)
+        except m.BadMessage as exc:
+            self._error(conn, message.ref, "BAD_MESSAGE", exc.detail)
+            return
+
+        req_id = new_req_id()
+        watch = Watch(conn, message.ref)
+        self.watches[req_id] = watch
+        try:
+            await self.hub.submit(command, conn.uid, req_id=req_id)
+        except Exception:
+            del self.watches[req_id]
+            log.exception("ws %s: request %s could not be queued", conn.id, req_id)
+            self._error(conn, message.ref, "UNAVAILABLE", "the request was not accepted; retry")
+            return
+
+        conn.push({"type": "accepted", "req_id": req_id, "ref": message.ref})
+        watch.accepted = True
+        if watch.early is not None:
+            self._deliver(req_id, watch.early)
+
+    async def _status(self, conn: Connection, message: m.StatusQuery) -> None:
+        req_id = message.req_id
+        status = await self.hub.lookup(req_id)
+        if status is not None and status.okey == conn.uid:
+            conn.push(
+                {"type": "status", "ref": message.ref, "op": status.kind, **status_view(status)}
+            )
+            return
+        if status is None:
+            owner = await self.database.read(lambda tx: fifo.queued_okey(tx, req_id))
+            if owner == conn.uid:
+                # Push the status when it arrives, as for a request sent on this connection.
+                self.watches.setdefault(req_id, Watch(conn, message.ref, accepted=True))
+                conn.push(
+                    {"type": "status", "ref": message.ref, "req_id": req_id, "state": "queued"}
+                )
+                return
+        self._error(conn, message.ref, "NOT_FOUND", f"no request {req_id!r} of this account")
+
+    def _error(self, conn: Connection, ref: object, code: str, detail: str) -> None:
+        log.info("ws %s: rejected message: %s", conn.id, detail)
+        conn.push({"type": "error", "ref": ref, "error": {"code": code, "detail": detail}})
+
+    # ------------------------------------------------------------ statuses and effects
+
+    def on_status(self, event: StatusEvent, status: Status) -> None:
+        """Hub listener: deliver the status to its watcher and push the effects."""
+        watch = self.watches.get(event.req_id)
+        if watch is not None:
+            if watch.accepted:
+                self._deliver(event.req_id, status)
+            else:
+                watch.early = status
+        if not self.connections:
+            return
+        for effect in event.effects:
+            self._push_effect(effect)
+        if event.kind == "buy" and status.ok and status.result is not None:
+            self._push_sale(event, status.result)
+
+    def _deliver(self, req_id: str, status: Status) -> None:
+        watch = self.watches.pop(req_id)
+        message = {"type": "status", "ref": watch.ref, "op": status.kind, **status_view(status)}
+        watch.connection.push(message)
+
+    def _push_effect(self, effect: dict[str, Any]) -> None:
+        kind = effect["type"]
+        if kind == "product":
+            self._broadcast({"type": "product", "product": product_view(effect["product"])})
+        elif kind == "product_deleted":
+            self._broadcast({"type": "product_deleted", "id": effect["product_uid"]})
+        elif kind == "balance":
+            for conn in self.by_account.get(effect["uid"], ()):
+                conn.push({"type": "balance", "deposit": effect["deposit"]})
+        elif kind == "tokens_ended":
+            ended = set(effect["hashes"])
+            for conn in [conn for conn in self.connections if conn.token_hash in ended]:
+                conn.push({"type": "signed_out", "detail": "the session has ended; sign in again"})
+                conn.close(CLOSE_SIGNED_OUT)
+
+    def _push_sale(self, event: StatusEvent, result: dict[str, Any]) -> None:
+        """Tell the seller of the product bought that it sold, and how much stock is left."""
+        for effect in event.effects:
+            if effect["type"] == "product":
+                product = effect["product"]
+                sale = {
+                    "type": "sale",
+                    "product": result["product"],
+                    "amount": result["amount"],
+                    "spent": result["spent"],
+                    "amount_available": product["amount"],
+                }
+                for conn in self.by_account.get(product["seller_uid"], ()):
+                    conn.push(sale)
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        for conn in self.connections:
+            if conn.uid is not None:
+                conn.push(message)
+
+
+def build_command(message: m.ClientMessage, uid: str, token_hash: str) -> c.Command:
+    """Return the domain command for a request message; raise BadMessage when it has none."""
+    builder = _BUILDERS.get(type(message))
+    if builder is None:
+        raise m.BadMessage(f"op {message.__struct_config__.tag!r} is not a request")
+    return builder(message, uid, token_hash)
+
+
+def _update(message: Any, uid: str, token_hash: str) -> c.Command:
+    fields = {
+        name: getattr(message, name)
+        for name in ("product_name", "cost", "amount_available")
+        if getattr(message, name) is not msgspec.UNSET
+    }
+    if not fields:
+        raise m.BadMessage("update_product needs product_name, cost or amount_available")
+    for name, value in fields.items():
+        if value is None:
+            raise m.BadMessage(f"{name} must not be null; leave it out to keep its value")
+    return c.UpdateProduct(
+        uid,
+        token_hash,
+        message.id,
+        product_name=fields.get("product_name"),
+        cost=fields.get("cost"),
+        set_amount=fields.get("amount_available"),
+    )
+
+
+_BUILDERS: dict[type[m.Message], Callable[[Any, str, str], c.Command]] = {
+    m.Deposit: lambda msg, uid, th: c.Deposit(uid, th, msg.coin),
+    m.Buy: lambda msg, uid, th: c.Buy(uid, th, msg.product_id, msg.amount),
+    m.Reset: lambda msg, uid, th: c.Reset(uid, th),
+    m.CreateProduct: lambda msg, uid, th: c.CreateProduct(
+        uid, th, str(uuid.uuid4()), msg.product_name, msg.cost, msg.amount_available, 0
+    ),
+    m.UpdateProduct: _update,
+    m.DeleteProduct: lambda msg, uid, th: c.DeleteProduct(uid, th, msg.id),
+    m.Logout: lambda msg, uid, th: c.Logout(uid, th),
+    m.LogoutAll: lambda msg, uid, th: c.LogoutAll(uid, th),
+    m.DeleteUser: lambda msg, uid, th: c.DeleteUser(uid, th),
+}
