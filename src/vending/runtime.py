@@ -50,7 +50,17 @@ def build_gateway(database: Database, bus: Bus, settings: Settings) -> Gateway:
         failures_per_account=settings.login_failures_per_account,
         failures_per_address=settings.login_failures_per_address,
     )
-    return Gateway(database, hub, sessions, auth, hasher, settings.session_ttl_seconds)
+    return Gateway(
+        database,
+        hub,
+        sessions,
+        auth,
+        hasher,
+        settings.session_ttl_seconds,
+        request_wait_seconds=settings.request_wait_seconds,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        cors_origins=settings.cors_origins,
+    )
 
 
 class Purger:

@@ -125,7 +125,9 @@ class Visitor:
         self.page.goto(base)
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # Chromium logs every 4xx answer as "Failed to load resource"; the page shows those
+        # answers to the user, so only other console errors count.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
             self.errors.append(message.text)
 
     def _dialog(self, dialog: Dialog) -> None:

@@ -102,7 +102,8 @@ def test_update_and_delete_product_pushed(client: TestClient) -> None:
         assert updated["result"]["product_name"] == "Gum"
 
         deleted = request(ws, "d", op="delete_product", id=product["id"])
-        assert deleted["result"] == {"id": product["id"]}
+        assert deleted["state"] == "done"
+        assert deleted["result"] is None
         gone = receive_until(ws, of_type("product_deleted"))[-1]
         assert gone["id"] == product["id"]
 
@@ -127,6 +128,8 @@ def test_failed_request_has_code_and_detail(client: TestClient) -> None:
         )["result"]
         short = request(buyer, "b", op="buy", product_id=product["id"], amount=1)
         assert short["error"]["code"] == "INSUFFICIENT_DEPOSIT"
+        assert short["error"]["status"] == 409
+        assert short["error"]["detail"] == "the purchase costs 100 cents, the deposit is 0"
 
         missing = request(buyer, "m", op="buy", product_id="no-such-product", amount=1)
         assert missing["error"]["code"] == "PRODUCT_NOT_FOUND"
@@ -175,11 +178,11 @@ def test_request_before_auth_rejected(client: TestClient) -> None:
         error = ws.receive_json()
         assert error["type"] == "error"
         assert error["ref"] == "early"
-        assert error["error"]["code"] == "unauthorized"
+        assert error["error"]["code"] == "UNAUTHORIZED"
 
         ws.send_json({"op": "auth", "token": "not-a-token"})
         error = ws.receive_json()
-        assert error["error"]["code"] == "unauthorized"
+        assert error["error"]["code"] == "UNAUTHORIZED"
         assert "not-a-token" not in error["error"]["detail"]
 
         authenticate(ws, token)
@@ -228,4 +231,4 @@ def test_logout_ends_session(client: TestClient) -> None:
 
     with client.websocket_connect("/ws") as later:
         later.send_json({"op": "auth", "token": token})
-        assert later.receive_json()["error"]["code"] == "unauthorized"
+        assert later.receive_json()["error"]["code"] == "UNAUTHORIZED"

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 from starlette.testclient import TestClient, WebSocketTestSession
 
 PASSWORD = "secret-pw"
-_sessions = itertools.count()
 
 
 def sign_up(client: TestClient, role: str, username: str) -> str:
-    """Create an account through the seed protocol and return its bearer token."""
-    wsess_id = f"test-session-{next(_sessions)}"
-    body = {"token": f"new_{role}", "username": username, "password": PASSWORD}
-    created = client.post("/user", json={**body, "wsess_id": wsess_id}).json()
-    assert "wsess_id" in created, created
-    got = client.post("/user", json={"token": "get", "wsess_id": created["wsess_id"]}).json()
-    assert "token" in got, got
-    return str(got["token"])
+    """Create an account through the REST API, sign in, and return the bearer token."""
+    body = {"username": username, "password": PASSWORD, "role": role}
+    created = client.post("/api/v1/users", json=body)
+    assert created.status_code == 201, created.text
+    login = client.post("/api/v1/auth/login", json=body)
+    assert login.status_code == 200, login.text
+    return str(login.json()["access_token"])
 
 
 def receive_until(

@@ -15,7 +15,10 @@ from typing import Any
 
 @dataclass(slots=True)
 class Register:
-    """Create an account and sign it in. `rejected` carries a fault the gateway already found."""
+    """Create an account, and sign it in when `token_hash` is set.
+
+    `rejected` carries a fault the gateway already found.
+    """
 
     uid: str
     username: str

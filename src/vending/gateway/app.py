@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -16,6 +18,8 @@ from vending.gateway import page
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
+from vending.gateway.rest.openapi import docs_routes
+from vending.gateway.rest.routes import RestApi
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
 from vending.gateway.sessions import SessionManager
 from vending.gateway.ws import LiveSessions
@@ -35,6 +39,9 @@ class Gateway:
     auth: Authenticator
     hasher: PasswordHasher
     session_ttl_seconds: int
+    request_wait_seconds: float = 5.0
+    idempotency_ttl_seconds: int = 24 * 3600
+    cors_origins: list[str] = field(default_factory=list)
     ready_checks: list[Callable[[], bool]] = field(default_factory=list)
 
 
@@ -56,6 +63,13 @@ def create_app(
     whoever assembles the process (one process or many) decides what runs beside the gateway."""
     seed = SeedProtocol(
         gateway.database, gateway.hub, gateway.sessions, gateway.auth, gateway.session_ttl_seconds
+    )
+    rest = RestApi(
+        gateway.database,
+        gateway.hub,
+        gateway.auth,
+        gateway.request_wait_seconds,
+        gateway.idempotency_ttl_seconds,
     )
     live = LiveSessions(gateway.database, gateway.hub, gateway.auth)
 
@@ -81,6 +95,8 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *seed.routes(),
+        *rest.routes(),
+        *docs_routes(rest.operations()),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         WebSocketRoute("/ws", live.endpoint),
@@ -88,4 +104,15 @@ def create_app(
         *extra_routes,
         Route("/{path:path}", no_content, methods=ANY_METHOD),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if gateway.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=gateway.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer"],
+                expose_headers=["Location", "Retry-After", "Preference-Applied"],
+            )
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

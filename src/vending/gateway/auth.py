@@ -66,9 +66,17 @@ class Authenticator:
         self._last_of_account: dict[str, asyncio.Future[None]] = {}
 
     async def register(
-        self, role: Role, username: object, password: object, wsess_id: str | None = None
+        self,
+        role: Role,
+        username: object,
+        password: object,
+        wsess_id: str | None = None,
+        sign_in: bool = True,
     ) -> SignIn:
-        """Queue a sign-up; input faults are queued too, as a rejected request."""
+        """Queue a sign-up; input faults are queued too, as a rejected request.
+
+        With `sign_in` false the account gets no token (REST user creation does not log in).
+        """
         uid = make_uid(role, username if isinstance(username, str) else "")
         try:
             check_username(username)
@@ -81,7 +89,7 @@ class Authenticator:
                 uid, _ready(None), lambda _: rejected, None, wsess_id
             )
 
-        token = new_token()
+        token = new_token() if sign_in else None
         work = self._hasher.hash(uid, plain)
         return await self._enqueue_in_order(
             uid,
@@ -91,7 +99,7 @@ class Authenticator:
                 username=str(username),
                 role=role.value,
                 password_hash=password_hash,
-                token_hash=hash_token(token),
+                token_hash=None if token is None else hash_token(token),
                 expires_at=now_ms() + self._token_ttl_ms,
             ),
             token,
@@ -133,6 +141,23 @@ class Authenticator:
             token,
             wsess_id,
         )
+
+    async def password_change(
+        self, uid: str, token_hash: str, current_password: str, new_password: str
+    ) -> c.ChangePassword:
+        """Build the command that changes a password, for the caller to submit.
+
+        The gateway hashes both passwords: `current_password` at the stored hash's cost, as a
+        login verifier, which the gatekeeper compares. Raise DomainError (BAD_INPUT) when the
+        new password breaks the length rule.
+        """
+        plain = check_password(new_password, self._password_min_length)
+        stored = await self._database.read(lambda tx: repository.get_password_hash(tx, uid))
+        verifier, new_hash = await asyncio.gather(
+            self._hasher.hash(uid, current_password, cost_of(stored)),
+            self._hasher.hash(uid, plain),
+        )
+        return c.ChangePassword(uid, token_hash, verifier, new_hash)
 
     async def _login_rejection(
         self, uid: str, username: object, password: object, client_addr: str

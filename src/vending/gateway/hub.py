@@ -23,7 +23,7 @@ from vending.gateway.tokens import TokenCache, now_ms
 from vending.queues import fifo
 from vending.queues.bus import Bus, StatusEvent
 from vending.queues.names import QUEUE_OF_KIND
-from vending.queues.producer import Extra, Producer
+from vending.queues.producer import Extra, Guard, Producer
 from vending.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,10 @@ def new_req_id() -> str:
 EffectListener = Callable[[StatusEvent, Status], None]
 
 
+class RequestSkipped(Exception):
+    """The submit guard returned False, so the request was not queued."""
+
+
 class RequestHub:
     """Submits commands to their queues and hands out their statuses."""
 
@@ -109,8 +113,12 @@ class RequestHub:
         wsess_id: str | None = None,
         extra: Extra | None = None,
         req_id: str | None = None,
+        guard: Guard | None = None,
     ) -> str:
-        """Commit `command` to its queue and return its request id once it is durable."""
+        """Commit `command` to its queue and return its request id once it is durable.
+
+        Raise RequestSkipped when `guard` (run in the enqueue transaction) returned False.
+        """
         kind = KIND_OF[type(command)]
         req_id = req_id or new_req_id()
         self._pending[req_id] = Pending(okey, wsess_id, kind, [])
@@ -124,10 +132,13 @@ class RequestHub:
             accepted_at=now_ms(),
         )
         try:
-            await self._producer.submit(request, extra)
+            written = await self._producer.submit(request, extra, guard)
         except BaseException:
             self._pending.pop(req_id, None)
             raise
+        if not written:
+            self._pending.pop(req_id, None)
+            raise RequestSkipped(req_id)
         return req_id
 
     def cached(self, req_id: str) -> Status | None:
@@ -137,6 +148,11 @@ class RequestHub:
     def is_pending(self, req_id: str) -> bool:
         """Return True while a request this gateway accepted has no status yet."""
         return req_id in self._pending
+
+    def pending_owner(self, req_id: str) -> str | None:
+        """Return the ordering key (the account's uid) of a request still pending here."""
+        pending = self._pending.get(req_id)
+        return None if pending is None else pending.okey
 
     async def lookup(self, req_id: str) -> Status | None:
         """Return a request's status from memory or the database; None while it is queued."""

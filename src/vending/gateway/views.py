@@ -1,53 +1,44 @@
-"""Worker results and products in the shapes of the REST API, shared by the WebSocket session."""
+"""Statuses, products and errors on the WebSocket session, in the REST API's shapes.
+
+The bodies come from the REST API's own renderers, so a result or an error reads the same on
+both protocols.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from vending.gateway.hub import Status
+from vending.gateway.rest import problems, render
+from vending.gateway.rest import schemas as s
 
 
 def product_view(product: dict[str, Any]) -> dict[str, Any]:
-    """Return a worker's product (`uid`, `seller_uid`, `amount`) with the REST API's names."""
-    return {
-        "id": product["uid"],
-        "seller_id": product["seller_uid"],
-        "product_name": product["product_name"],
-        "cost": product["cost"],
-        "amount_available": product["amount"],
-    }
-
-
-def result_view(kind: str, result: dict[str, Any]) -> dict[str, Any]:
-    """Return the result of a successful request of `kind` as the REST API returns it."""
-    if kind == "deposit":
-        return {"deposit": result["deposit"]}
-    if kind in ("create_product", "update_product"):
-        return product_view(result)
-    if kind == "delete_product":
-        return {"id": result["product_uid"]}
-    if kind in ("register", "login"):
-        return {
-            "id": result["uid"],
-            "username": result["username"],
-            "role": result["role"],
-            "deposit": result["deposit"],
-        }
-    if kind == "delete_user":
-        return {"id": result["uid"], "change": result["change"]}
-    return result
+    """Return a worker's product view as the REST API shows a product."""
+    out: dict[str, Any] = msgspec.to_builtins(render.product(product))
+    return out
 
 
 def status_view(status: Status) -> dict[str, Any]:
-    """Return a final status as `{req_id, state, result}` or `{req_id, state, error}`."""
+    """Return a final status as `GET /api/v1/requests/{req_id}` does: `{req_id, state,
+    result}` or `{req_id, state, error}`, the error being problem details."""
     if status.ok:
-        return {
-            "req_id": status.req_id,
-            "state": "done",
-            "result": result_view(status.kind, status.result or {}),
-        }
-    return {
-        "req_id": status.req_id,
-        "state": "failed",
-        "error": {"code": status.code, "detail": status.detail},
-    }
+        result = render.as_builtins(status.kind, status.result or {})
+        body = s.RequestStatus(req_id=status.req_id, state="done", result=result)
+    else:
+        error = problems.from_code(status.code or "", status.detail, status.req_id)
+        body = s.RequestStatus(req_id=status.req_id, state="failed", error=error.to_problem())
+    out: dict[str, Any] = msgspec.to_builtins(body)
+    if status.ok and "result" not in out:
+        out["result"] = None
+    return out
+
+
+def problem_view(status: int, code: str, detail: str) -> dict[str, Any]:
+    """Return problem details for a fault the WebSocket session finds itself."""
+    out: dict[str, Any] = msgspec.to_builtins(
+        problems.ProblemError(status, code, detail).to_problem()
+    )
+    return out

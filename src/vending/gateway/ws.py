@@ -20,12 +20,11 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vending.domain import commands as c
-from vending.domain.errors import Code
 from vending.gateway import ws_messages as m
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub, Status, new_req_id
 from vending.gateway.tokens import hash_token
-from vending.gateway.views import product_view, status_view
+from vending.gateway.views import problem_view, product_view, status_view
 from vending.queues import fifo
 from vending.queues.bus import StatusEvent
 from vending.store import repository
@@ -39,6 +38,12 @@ AUTH_TIMEOUT_SECONDS = 10.0
 OUTBOX_CAPACITY = 1000
 CLOSE_SIGNED_OUT = 4001
 CLOSE_TOO_SLOW = 4008
+
+BAD_MESSAGE = (400, "BAD_MESSAGE")
+UNAUTHORIZED = (401, "UNAUTHORIZED")
+NOT_FOUND = (404, "NOT_FOUND")
+UNAVAILABLE = (503, "UNAVAILABLE")
+"""Faults the session finds itself, as (HTTP status the REST API would use, code)."""
 
 
 class Connection:
@@ -126,7 +131,7 @@ class LiveSessions:
                 try:
                     message = await asyncio.wait_for(conn.websocket.receive(), remaining)
                 except TimeoutError:
-                    self._error(conn, None, Code.UNAUTHORIZED, "no auth message within 10 s")
+                    self._error(conn, None, UNAUTHORIZED, "no auth message within 10 s")
                     conn.close(CLOSE_SIGNED_OUT)
                     return
             else:
@@ -135,7 +140,7 @@ class LiveSessions:
                 return
             text = message.get("text")
             if text is None:
-                self._error(conn, None, "BAD_MESSAGE", "send JSON messages as text frames")
+                self._error(conn, None, BAD_MESSAGE, "send JSON messages as text frames")
                 continue
             await self._handle_text(conn, text)
 
@@ -143,12 +148,12 @@ class LiveSessions:
         try:
             message = m.decode(text)
         except m.BadMessage as exc:
-            self._error(conn, exc.ref, "BAD_MESSAGE", exc.detail)
+            self._error(conn, exc.ref, BAD_MESSAGE, exc.detail)
             return
         if isinstance(message, m.Auth):
             await self._authenticate(conn, message)
         elif conn.uid is None:
-            self._error(conn, message.ref, Code.UNAUTHORIZED, "send an auth message first")
+            self._error(conn, message.ref, UNAUTHORIZED, "send an auth message first")
         elif isinstance(message, m.StatusQuery):
             await self._status(conn, message)
         else:
@@ -169,7 +174,7 @@ class LiveSessions:
 
     async def _authenticate(self, conn: Connection, message: m.Auth) -> None:
         if conn.uid is not None:
-            self._error(conn, message.ref, "BAD_MESSAGE", "this connection is already signed in")
+            self._error(conn, message.ref, BAD_MESSAGE, "this connection is already signed in")
             return
         info = await self.auth.resolve(message.token)
         user = None
@@ -177,9 +182,7 @@ class LiveSessions:
             uid = info.uid
             user = await self.database.read(lambda tx: repository.get_user(tx, uid))
         if user is None:
-            self._error(
-                conn, message.ref, Code.UNAUTHORIZED, "the token is invalid, ended or expired"
-            )
+            self._error(conn, message.ref, UNAUTHORIZED, "the token is invalid, ended or expired")
             return
         conn.uid = user.uid
         conn.token_hash = hash_token(message.token)
@@ -203,7 +206,7 @@ class LiveSessions:
         try:
             command = build_command(message, conn.uid, conn.token_hash)
         except m.BadMessage as exc:
-            self._error(conn, message.ref, "BAD_MESSAGE", exc.detail)
+            self._error(conn, message.ref, BAD_MESSAGE, exc.detail)
             return
 
         req_id = new_req_id()
@@ -214,7 +217,7 @@ class LiveSessions:
         except Exception:
             del self.watches[req_id]
             log.exception("ws %s: request %s could not be queued", conn.id, req_id)
-            self._error(conn, message.ref, "UNAVAILABLE", "the request was not accepted; retry")
+            self._error(conn, message.ref, UNAVAILABLE, "the request was not accepted; retry")
             return
 
         conn.push({"type": "accepted", "req_id": req_id, "ref": message.ref})
@@ -231,7 +234,7 @@ class LiveSessions:
             )
             return
         if status is None:
-            owner = await self.database.read(lambda tx: fifo.queued_okey(tx, req_id))
+            owner = await self.database.read(lambda tx: fifo.queued_owner(tx, req_id))
             if owner == conn.uid:
                 # Push the status when it arrives, as for a request sent on this connection.
                 self.watches.setdefault(req_id, Watch(conn, message.ref, accepted=True))
@@ -239,11 +242,11 @@ class LiveSessions:
                     {"type": "status", "ref": message.ref, "req_id": req_id, "state": "queued"}
                 )
                 return
-        self._error(conn, message.ref, "NOT_FOUND", f"no request {req_id!r} of this account")
+        self._error(conn, message.ref, NOT_FOUND, f"no request {req_id!r} of this account")
 
-    def _error(self, conn: Connection, ref: object, code: str, detail: str) -> None:
+    def _error(self, conn: Connection, ref: object, fault: tuple[int, str], detail: str) -> None:
         log.info("ws %s: rejected message: %s", conn.id, detail)
-        conn.push({"type": "error", "ref": ref, "error": {"code": code, "detail": detail}})
+        conn.push({"type": "error", "ref": ref, "error": problem_view(*fault, detail)})
 
     # ------------------------------------------------------------ statuses and effects
 

@@ -167,8 +167,8 @@ def is_queued(tx: Tx, req_id: str) -> bool:
     return tx.one("SELECT 1 FROM queue WHERE req_id = ?", (req_id,)) is not None
 
 
-def queued_okey(tx: Tx, req_id: str) -> str | None:
-    """Return the ordering key (account) of a request still waiting in a queue, or None."""
+def queued_owner(tx: Tx, req_id: str) -> str | None:
+    """Return the ordering key (the account's uid) of a request still in a queue, else None."""
     row = tx.one("SELECT okey FROM queue WHERE req_id = ?", (req_id,))
     return None if row is None else str(row[0])
 

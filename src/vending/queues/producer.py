@@ -15,6 +15,12 @@ log = logging.getLogger(__name__)
 Extra = Callable[[Tx], None]
 """More writes to commit in the same transaction as a request (session bookkeeping)."""
 
+Guard = Callable[[Tx], bool]
+"""A check made in the enqueue transaction before the request is written; False leaves the
+request out. It must not raise, because the whole group of requests shares the transaction."""
+
+_Item = tuple[fifo.NewRequest, Extra | None, Guard | None, asyncio.Future[bool]]
+
 
 class Producer:
     """Commits requests to their queues, many per transaction (group commit).
@@ -27,40 +33,51 @@ class Producer:
     def __init__(self, database: Database, bus: Bus) -> None:
         self._database = database
         self._bus = bus
-        self._pending: list[tuple[fifo.NewRequest, Extra | None, asyncio.Future[None]]] = []
+        self._pending: list[_Item] = []
         self._flushing = False
 
-    async def submit(self, request: fifo.NewRequest, extra: Extra | None = None) -> None:
-        """Commit `request` (and `extra`) and wake the queue's workers."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((request, extra, future))
+    async def submit(
+        self, request: fifo.NewRequest, extra: Extra | None = None, guard: Guard | None = None
+    ) -> bool:
+        """Commit `request` (and `extra`) and wake the queue's workers.
+
+        Return False, having written nothing for this request, when `guard` returned False.
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((request, extra, guard, future))
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
-        await future
+        return await future
 
     async def _flush(self) -> None:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self._database.write(lambda tx, b=batch: _write(tx, b))  # type: ignore[misc]
+                    written = await self._database.write(lambda tx, b=batch: _write(tx, b))  # type: ignore[misc]
                 except Exception as exc:
                     log.exception("enqueue of %d requests failed", len(batch))
-                    for _, _, future in batch:
+                    for *_, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                self._bus.wake({request.queue for request, _, _ in batch})
-                for _, _, future in batch:
+                self._bus.wake({request.queue for request, *_ in batch})
+                for (*_, future), was_written in zip(batch, written, strict=True):
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(was_written)
         finally:
             self._flushing = False
 
 
-def _write(tx: Tx, batch: list[tuple[fifo.NewRequest, Extra | None, asyncio.Future[None]]]) -> None:
-    for request, extra, _ in batch:
+def _write(tx: Tx, batch: list[_Item]) -> list[bool]:
+    written: list[bool] = []
+    for request, extra, guard, _ in batch:
+        if guard is not None and not guard(tx):
+            written.append(False)
+            continue
         fifo.enqueue(tx, request)
         if extra is not None:
             extra(tx)
+        written.append(True)
+    return written

@@ -27,15 +27,19 @@ def _signed_in(ctx: Context, req_id: str, uid: str, token_hash: str | None) -> N
 
 
 def register(ctx: Context, cmd: c.Register) -> dict[str, Any]:
+    """Create an account; sign it in too when the command carries a token hash."""
     _reject_if_flagged(cmd.rejected, cmd.detail)
     role = parse_role(cmd.role)
     check_username(cmd.username)
-    if cmd.password_hash is None or cmd.token_hash is None:
+    if cmd.password_hash is None:
         raise DomainError(Code.BAD_INPUT, "password is required")
     if repository.uid_taken(ctx.tx, cmd.uid):
         raise DomainError(Code.DUPLICATE_USERNAME, f"the {role.value} name is already taken")
     repository.insert_user(ctx.tx, cmd.uid, cmd.username, role, cmd.password_hash, ctx.now)
-    repository.insert_token(ctx.tx, cmd.token_hash, cmd.uid, ctx.now, cmd.expires_at)
+    active_sessions = 0
+    if cmd.token_hash is not None:
+        repository.insert_token(ctx.tx, cmd.token_hash, cmd.uid, ctx.now, cmd.expires_at)
+        active_sessions = 1
     _signed_in(ctx, ctx.req_id, cmd.uid, cmd.token_hash)
     return {
         "uid": cmd.uid,
@@ -43,7 +47,7 @@ def register(ctx: Context, cmd: c.Register) -> dict[str, Any]:
         "role": role.value,
         "deposit": 0,
         "expires_at": cmd.expires_at,
-        "active_sessions": 1,
+        "active_sessions": active_sessions,
     }
 
 
@@ -99,12 +103,18 @@ def logout_all(ctx: Context, cmd: c.LogoutAll) -> dict[str, Any]:
 
 
 def change_password(ctx: Context, cmd: c.ChangePassword) -> dict[str, Any]:
-    authorize(ctx, cmd.uid, cmd.token_hash)
+    """Replace the password hash and return the account."""
+    user = authorize(ctx, cmd.uid, cmd.token_hash)
     stored = repository.get_password_hash(ctx.tx, cmd.uid) or ""
     if not hmac.compare_digest(stored, cmd.verifier):
         raise DomainError(Code.INVALID_PASSWORD, "current_password is wrong")
     repository.set_password_hash(ctx.tx, cmd.uid, cmd.new_password_hash)
-    return {"uid": cmd.uid}
+    return {
+        "uid": user.uid,
+        "username": user.username,
+        "role": user.role.value,
+        "deposit": user.deposit,
+    }
 
 
 def delete_user(ctx: Context, cmd: c.DeleteUser) -> dict[str, Any]:

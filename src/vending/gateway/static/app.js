@@ -152,7 +152,8 @@ function pushed(message) {
   refreshEmpty();
 }
 
-// Send a request and show "working" until its status arrives; resolves to the result or null.
+// Send a request and show "working" until its status arrives. Resolves to the result (`{}`
+// for a request whose result is empty), or to null after showing the error.
 async function perform(op, fields, working) {
   show("machine-message", working, "info");
   const status = await state.live.request(op, fields, () => {
@@ -163,7 +164,7 @@ async function perform(op, fields, working) {
     return null;
   }
   $("machine-message").hidden = true;
-  return status.result;
+  return status.result ?? {};
 }
 
 // ---------------------------------------------------------------- buyer
