@@ -125,8 +125,8 @@ class Visitor:
         self.page.goto(base)
 
     def _console(self, message: ConsoleMessage) -> None:
-        # Chromium logs every 4xx answer as "Failed to load resource"; the page shows those
-        # answers to the user, so only other console errors count.
+        # Chromium logs every 4xx response as "Failed to load resource". The page shows those
+        # errors to the user, so only other console errors count.
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             self.errors.append(message.text)
 
@@ -278,3 +278,14 @@ def test_buyer_cannot_insert_without_credit_reset(
     expect(buyer.page.locator("#tray .coin")).to_have_text(["50¢"])
     expect(buyer.page.locator("#credit")).to_have_text("0.00")
     expect(buyer.message()).to_contain_text("Your coins are in the change tray")
+
+
+def test_sign_out_returns_to_sign_in(browser: Browser, server: str, pages: list[Visitor]) -> None:
+    buyer = open_page(pages, browser, server)
+    buyer.sign_up("otto", "buyer")
+    buyer.page.get_by_role("button", name="Sign out").click()
+    expect(buyer.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(buyer.page.locator("#auth-message")).to_be_hidden()
+
+    buyer.page.reload()
+    expect(buyer.page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.e2e.ws_client import authenticate, of_type, receive_until, request, sign_up
+from vending.gateway import ws as ws_module
 from vending.runtime import embedded_app
 from vending.settings import Settings
 
@@ -104,8 +105,8 @@ def test_update_and_delete_product_pushed(client: TestClient) -> None:
         deleted = request(ws, "d", op="delete_product", id=product["id"])
         assert deleted["state"] == "done"
         assert deleted["result"] is None
-        gone = receive_until(ws, of_type("product_deleted"))[-1]
-        assert gone["id"] == product["id"]
+        deletion = receive_until(ws, of_type("product_deleted"))[-1]
+        assert deletion["id"] == product["id"]
 
 
 def test_failed_request_has_code_and_detail(client: TestClient) -> None:
@@ -160,6 +161,31 @@ def test_bad_message_named_and_connection_kept(client: TestClient, text: str, fa
         assert fault in error["error"]["detail"]
 
         assert request(ws, "after", op="deposit", coin=5)["state"] == "done"
+
+
+def test_binary_and_oversized_rejected(client: TestClient) -> None:
+    token = sign_up(client, "buyer", "bruno")
+    with client.websocket_connect("/ws") as ws:
+        authenticate(ws, token)
+        ws.send_bytes(b'{"op": "reset"}')
+        assert "text frames" in ws.receive_json()["error"]["detail"]
+
+        ws.send_text('{"op": "reset", "ref": "' + "x" * 17_000 + '"}')
+        assert "larger than 16384 bytes" in ws.receive_json()["error"]["detail"]
+
+        ws.send_json({"op": "auth", "token": token})
+        assert "already signed in" in ws.receive_json()["error"]["detail"]
+
+
+def test_silent_connection_closed(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ws_module, "AUTH_TIMEOUT_SECONDS", 0.2)
+    with client.websocket_connect("/ws") as ws:
+        error = ws.receive_json()
+        assert error["error"]["code"] == "UNAUTHORIZED"
+        assert "no auth message within 0.2 s" in error["error"]["detail"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4001
 
 
 def test_bad_message_echoes_ref(client: TestClient) -> None:

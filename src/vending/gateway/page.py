@@ -1,7 +1,7 @@
 """The web page: `/` and the files under `/static/`, all from the package's static folder.
 
-Starlette's StaticFiles serves only files inside that folder (a path with `..` that leaves it is
-a 404), sets the content type from the file name, and answers 404 for a missing file.
+Starlette's StaticFiles serves only files inside that folder, so a path with `..` that leaves it
+is a 404, as is a missing file. It sets the content type from the file name.
 """
 
 from __future__ import annotations

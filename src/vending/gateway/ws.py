@@ -1,10 +1,10 @@
 """The WebSocket session at `/ws`: requests in, acceptances and statuses out, live updates pushed.
 
 A client first sends `{"op": "auth", "token": ...}`. Each later request message is committed to
-its queue like a REST call; the client gets `accepted` with the request id once the request is
+its queue like a REST call. The client gets `accepted` with the request id once the request is
 durable, then its `status` as soon as the worker stores it. Every signed-in connection also gets
-product changes, and the connections of one account get that account's balance changes and,
-for a seller, the sales of the seller's products. The protocol is described in docs/websocket.md.
+product changes. The connections of one account get its balance changes and, for a seller, the
+sales of its products. docs/websocket.md describes every message.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Connection:
         self.close_code: int | None = None
 
     def push(self, message: dict[str, Any]) -> None:
-        """Queue `message` for sending; a client that leaves too many unread is disconnected."""
+        """Queue `message` for sending. A client that leaves too many messages unread is closed."""
         if self.close_code is not None:
             return
         if self.outbox.qsize() >= OUTBOX_CAPACITY:
@@ -87,12 +87,12 @@ class Watch:
     connection: Connection
     ref: str | int | None
     accepted: bool = False
-    early: Status | None = None
+    early_status: Status | None = None
 
 
 @dataclass
 class LiveSessions:
-    """Serves `/ws` and fans the statuses and effects the hub hears of out to connections."""
+    """The `/ws` endpoint and the fan-out of statuses and effects from the hub to connections."""
 
     database: Database
     hub: RequestHub
@@ -108,73 +108,80 @@ class LiveSessions:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         await websocket.accept()
-        conn = Connection(websocket)
-        self.connections.add(conn)
-        sender = asyncio.create_task(conn.send_all())
-        log.info("ws %s opened", conn.id)
+        connection = Connection(websocket)
+        self.connections.add(connection)
+        sender = asyncio.create_task(connection.send_all())
+        log.info("ws %s opened", connection.id)
         try:
-            await self._receive(conn)
+            await self._receive(connection)
         except WebSocketDisconnect:
             pass
         finally:
-            self._forget(conn)
+            self._forget(connection)
             if not sender.done():
-                conn.close(1000)
+                connection.close(1000)
                 await asyncio.gather(sender, return_exceptions=True)
-            log.info("ws %s closed (%s)", conn.id, conn.uid or "not signed in")
+            log.info("ws %s closed (%s)", connection.id, connection.uid or "not signed in")
 
-    async def _receive(self, conn: Connection) -> None:
+    async def _receive(self, connection: Connection) -> None:
         deadline = asyncio.get_running_loop().time() + AUTH_TIMEOUT_SECONDS
-        while conn.close_code is None:
-            if conn.uid is None:
+        while connection.close_code is None:
+            if connection.uid is None:
                 remaining = deadline - asyncio.get_running_loop().time()
                 try:
-                    message = await asyncio.wait_for(conn.websocket.receive(), remaining)
+                    message = await asyncio.wait_for(connection.websocket.receive(), remaining)
                 except TimeoutError:
-                    self._error(conn, None, UNAUTHORIZED, "no auth message within 10 s")
-                    conn.close(CLOSE_SIGNED_OUT)
+                    self._error(
+                        connection,
+                        None,
+                        UNAUTHORIZED,
+                        f"no auth message within {AUTH_TIMEOUT_SECONDS:g} s",
+                    )
+                    connection.close(CLOSE_SIGNED_OUT)
                     return
             else:
-                message = await conn.websocket.receive()
+                message = await connection.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
             if text is None:
-                self._error(conn, None, BAD_MESSAGE, "send JSON messages as text frames")
+                self._error(connection, None, BAD_MESSAGE, "send JSON messages as text frames")
                 continue
-            await self._handle_text(conn, text)
+            await self._handle_text(connection, text)
 
-    async def _handle_text(self, conn: Connection, text: str) -> None:
+    async def _handle_text(self, connection: Connection, text: str) -> None:
         try:
             message = m.decode(text)
         except m.BadMessage as exc:
-            self._error(conn, exc.ref, BAD_MESSAGE, exc.detail)
+            self._error(connection, exc.ref, BAD_MESSAGE, exc.detail)
             return
         if isinstance(message, m.Auth):
-            await self._authenticate(conn, message)
-        elif conn.uid is None:
-            self._error(conn, message.ref, UNAUTHORIZED, "send an auth message first")
+            await self._authenticate(connection, message)
+        elif connection.uid is None:
+            self._error(connection, message.ref, UNAUTHORIZED, "send an auth message first")
         elif isinstance(message, m.StatusQuery):
-            await self._status(conn, message)
+            await self._status(connection, message)
         else:
-            await self._submit(conn, message)
+            await self._submit(connection, message)
 
-    def _forget(self, conn: Connection) -> None:
-        self.connections.discard(conn)
-        if conn.uid is not None:
-            peers = self.by_account.get(conn.uid)
+    def _forget(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        if connection.uid is not None:
+            peers = self.by_account.get(connection.uid)
             if peers is not None:
-                peers.discard(conn)
+                peers.discard(connection)
                 if not peers:
-                    del self.by_account[conn.uid]
-        for req_id in [r for r, w in self.watches.items() if w.connection is conn]:
+                    del self.by_account[connection.uid]
+        for req_id in [r for r, w in self.watches.items() if w.connection is connection]:
             del self.watches[req_id]
 
     # ------------------------------------------------------------ requests
 
-    async def _authenticate(self, conn: Connection, message: m.Auth) -> None:
-        if conn.uid is not None:
-            self._error(conn, message.ref, BAD_MESSAGE, "this connection is already signed in")
+    async def _authenticate(self, connection: Connection, message: m.Auth) -> None:
+        if connection.uid is not None:
+            self._error(
+                connection, message.ref, BAD_MESSAGE, "this connection is already signed in"
+            )
             return
         info = await self.auth.resolve(message.token)
         user = None
@@ -182,13 +189,15 @@ class LiveSessions:
             uid = info.uid
             user = await self.database.read(lambda tx: repository.get_user(tx, uid))
         if user is None:
-            self._error(conn, message.ref, UNAUTHORIZED, "the token is invalid, ended or expired")
+            self._error(
+                connection, message.ref, UNAUTHORIZED, "the token is invalid, ended or expired"
+            )
             return
-        conn.uid = user.uid
-        conn.token_hash = hash_token(message.token)
-        self.by_account.setdefault(user.uid, set()).add(conn)
-        log.info("ws %s signed in as %s", conn.id, user.uid)
-        conn.push(
+        connection.uid = user.uid
+        connection.token_hash = hash_token(message.token)
+        self.by_account.setdefault(user.uid, set()).add(connection)
+        log.info("ws %s signed in as %s", connection.id, user.uid)
+        connection.push(
             {
                 "type": "welcome",
                 "ref": message.ref,
@@ -201,63 +210,78 @@ class LiveSessions:
             }
         )
 
-    async def _submit(self, conn: Connection, message: m.ClientMessage) -> None:
-        assert conn.uid is not None
+    async def _submit(self, connection: Connection, message: m.ClientMessage) -> None:
+        assert connection.uid is not None
         try:
-            command = build_command(message, conn.uid, conn.token_hash)
+            command = build_command(message, connection.uid, connection.token_hash)
         except m.BadMessage as exc:
-            self._error(conn, message.ref, BAD_MESSAGE, exc.detail)
+            self._error(connection, message.ref, BAD_MESSAGE, exc.detail)
             return
 
         req_id = new_req_id()
-        watch = Watch(conn, message.ref)
+        watch = Watch(connection, message.ref)
         self.watches[req_id] = watch
         try:
-            await self.hub.submit(command, conn.uid, req_id=req_id)
+            await self.hub.submit(command, connection.uid, req_id=req_id)
         except Exception:
             del self.watches[req_id]
-            log.exception("ws %s: request %s could not be queued", conn.id, req_id)
-            self._error(conn, message.ref, UNAVAILABLE, "the request was not accepted; retry")
-            return
-
-        conn.push({"type": "accepted", "req_id": req_id, "ref": message.ref})
-        watch.accepted = True
-        if watch.early is not None:
-            self._deliver(req_id, watch.early)
-
-    async def _status(self, conn: Connection, message: m.StatusQuery) -> None:
-        req_id = message.req_id
-        status = await self.hub.lookup(req_id)
-        if status is not None and status.okey == conn.uid:
-            conn.push(
-                {"type": "status", "ref": message.ref, "op": status.kind, **status_view(status)}
+            log.exception("ws %s: request %s could not be queued", connection.id, req_id)
+            self._error(
+                connection,
+                message.ref,
+                UNAVAILABLE,
+                "the request could not be queued, send it again",
             )
             return
+
+        connection.push({"type": "accepted", "req_id": req_id, "ref": message.ref})
+        watch.accepted = True
+        if watch.early_status is not None:
+            self._deliver(req_id, watch.early_status)
+
+    async def _status(self, connection: Connection, message: m.StatusQuery) -> None:
+        req_id = message.req_id
+        status = await self.hub.lookup(req_id)
         if status is None:
             owner = await self.database.read(lambda tx: fifo.queued_owner(tx, req_id))
-            if owner == conn.uid:
+            if owner == connection.uid:
                 # Push the status when it arrives, as for a request sent on this connection.
-                self.watches.setdefault(req_id, Watch(conn, message.ref, accepted=True))
-                conn.push(
-                    {"type": "status", "ref": message.ref, "req_id": req_id, "state": "queued"}
-                )
-                return
-        self._error(conn, message.ref, NOT_FOUND, f"no request {req_id!r} of this account")
+                # NOTE: a request already watched by another open connection stays with it.
+                self.watches.setdefault(req_id, Watch(connection, message.ref, accepted=True))
+            # The status may have been stored between the two reads.
+            status = await self.hub.lookup(req_id)
+            if owner == connection.uid:
+                if req_id not in self.watches:
+                    return  # on_status delivered it while this method waited
+                if status is None:
+                    queued = {"type": "status", "ref": message.ref, "req_id": req_id}
+                    connection.push({**queued, "state": "queued"})
+                    return
+                del self.watches[req_id]
 
-    def _error(self, conn: Connection, ref: object, fault: tuple[int, str], detail: str) -> None:
-        log.info("ws %s: rejected message: %s", conn.id, detail)
-        conn.push({"type": "error", "ref": ref, "error": problem_view(*fault, detail)})
+        if status is None or status.okey != connection.uid:
+            detail = f"no request {req_id!r} of this account"
+            self._error(connection, message.ref, NOT_FOUND, detail)
+            return
+        view = status_view(status)
+        connection.push({"type": "status", "ref": message.ref, "op": status.kind, **view})
+
+    def _error(
+        self, connection: Connection, ref: object, fault: tuple[int, str], detail: str
+    ) -> None:
+        log.info("ws %s: rejected message: %s", connection.id, detail)
+        connection.push({"type": "error", "ref": ref, "error": problem_view(*fault, detail)})
 
     # ------------------------------------------------------------ statuses and effects
 
     def on_status(self, event: StatusEvent, status: Status) -> None:
-        """Hub listener: deliver the status to its watcher and push the effects."""
+        """Deliver a status to the connection that sent the request, and push its effects."""
         watch = self.watches.get(event.req_id)
         if watch is not None:
             if watch.accepted:
                 self._deliver(event.req_id, status)
             else:
-                watch.early = status
+                watch.early_status = status
         if not self.connections:
             return
         for effect in event.effects:
@@ -277,13 +301,17 @@ class LiveSessions:
         elif kind == "product_deleted":
             self._broadcast({"type": "product_deleted", "id": effect["product_uid"]})
         elif kind == "balance":
-            for conn in self.by_account.get(effect["uid"], ()):
-                conn.push({"type": "balance", "deposit": effect["deposit"]})
+            for connection in self.by_account.get(effect["uid"], ()):
+                connection.push({"type": "balance", "deposit": effect["deposit"]})
         elif kind == "tokens_ended":
             ended = set(effect["hashes"])
-            for conn in [conn for conn in self.connections if conn.token_hash in ended]:
-                conn.push({"type": "signed_out", "detail": "the session has ended; sign in again"})
-                conn.close(CLOSE_SIGNED_OUT)
+            for connection in [
+                connection for connection in self.connections if connection.token_hash in ended
+            ]:
+                connection.push(
+                    {"type": "signed_out", "detail": "the session has ended; sign in again"}
+                )
+                connection.close(CLOSE_SIGNED_OUT)
 
     def _push_sale(self, event: StatusEvent, result: dict[str, Any]) -> None:
         """Tell the seller of the product bought that it sold, and how much stock is left."""
@@ -297,17 +325,17 @@ class LiveSessions:
                     "spent": result["spent"],
                     "amount_available": product["amount"],
                 }
-                for conn in self.by_account.get(product["seller_uid"], ()):
-                    conn.push(sale)
+                for connection in self.by_account.get(product["seller_uid"], ()):
+                    connection.push(sale)
 
     def _broadcast(self, message: dict[str, Any]) -> None:
-        for conn in self.connections:
-            if conn.uid is not None:
-                conn.push(message)
+        for connection in self.connections:
+            if connection.uid is not None:
+                connection.push(message)
 
 
 def build_command(message: m.ClientMessage, uid: str, token_hash: str) -> c.Command:
-    """Return the domain command for a request message; raise BadMessage when it has none."""
+    """Return the domain command for a request message, or raise BadMessage for another op."""
     builder = _BUILDERS.get(type(message))
     if builder is None:
         raise m.BadMessage(f"op {message.__struct_config__.tag!r} is not a request")
@@ -324,7 +352,7 @@ def _update(message: Any, uid: str, token_hash: str) -> c.Command:
         raise m.BadMessage("update_product needs product_name, cost or amount_available")
     for name, value in fields.items():
         if value is None:
-            raise m.BadMessage(f"{name} must not be null; leave it out to keep its value")
+            raise m.BadMessage(f"{name} must not be null, leave it out to keep its value")
     return c.UpdateProduct(
         uid,
         token_hash,
@@ -336,15 +364,23 @@ def _update(message: Any, uid: str, token_hash: str) -> c.Command:
 
 
 _BUILDERS: dict[type[m.Message], Callable[[Any, str, str], c.Command]] = {
-    m.Deposit: lambda msg, uid, th: c.Deposit(uid, th, msg.coin),
-    m.Buy: lambda msg, uid, th: c.Buy(uid, th, msg.product_id, msg.amount),
-    m.Reset: lambda msg, uid, th: c.Reset(uid, th),
-    m.CreateProduct: lambda msg, uid, th: c.CreateProduct(
-        uid, th, str(uuid.uuid4()), msg.product_name, msg.cost, msg.amount_available, 0
+    m.Deposit: lambda message, uid, token_hash: c.Deposit(uid, token_hash, message.coin),
+    m.Buy: lambda message, uid, token_hash: c.Buy(
+        uid, token_hash, message.product_id, message.amount
+    ),
+    m.Reset: lambda message, uid, token_hash: c.Reset(uid, token_hash),
+    m.CreateProduct: lambda message, uid, token_hash: c.CreateProduct(
+        uid,
+        token_hash,
+        str(uuid.uuid4()),
+        message.product_name,
+        message.cost,
+        message.amount_available,
+        0,
     ),
     m.UpdateProduct: _update,
-    m.DeleteProduct: lambda msg, uid, th: c.DeleteProduct(uid, th, msg.id),
-    m.Logout: lambda msg, uid, th: c.Logout(uid, th),
-    m.LogoutAll: lambda msg, uid, th: c.LogoutAll(uid, th),
-    m.DeleteUser: lambda msg, uid, th: c.DeleteUser(uid, th),
+    m.DeleteProduct: lambda message, uid, token_hash: c.DeleteProduct(uid, token_hash, message.id),
+    m.Logout: lambda message, uid, token_hash: c.Logout(uid, token_hash),
+    m.LogoutAll: lambda message, uid, token_hash: c.LogoutAll(uid, token_hash),
+    m.DeleteUser: lambda message, uid, token_hash: c.DeleteUser(uid, token_hash),
 }

@@ -44,7 +44,7 @@ class CreateProduct(Message, tag="create_product"):
 
 
 class UpdateProduct(Message, tag="update_product"):
-    """Set the given fields of a product; a field left out keeps its value."""
+    """A change of the given fields of a product. A field left out keeps its value."""
 
     id: str
     product_name: Any = msgspec.UNSET
@@ -108,7 +108,8 @@ _decode_any = msgspec.json.Decoder().decode
 
 
 class BadMessage(Exception):
-    """A message that cannot be decoded; the text names the fault. `ref` is echoed if found."""
+    """A message that cannot be decoded. `detail` names the fault, and `ref` is the message's
+    own `ref` when it has a valid one."""
 
     def __init__(self, detail: str, ref: object = None) -> None:
         super().__init__(detail)
@@ -117,7 +118,7 @@ class BadMessage(Exception):
 
 
 def decode(text: str) -> ClientMessage:
-    """Decode one client message; raise BadMessage naming the fault."""
+    """Decode one client message, or raise BadMessage naming the fault."""
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise BadMessage(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
     try:

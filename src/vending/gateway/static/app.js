@@ -96,6 +96,7 @@ function showSignIn(reason) {
   $("machine").hidden = true;
   $("who").hidden = true;
   $("auth").hidden = false;
+  setMode("login");
   if (reason) showError("auth-message", reason);
   $("username").focus();
 }
@@ -297,6 +298,7 @@ function buildOwn(product) {
   row.dataset.id = product.id;
   const form = element("form", "edit-form");
   form.noValidate = true;
+
   const fields = [
     ["product_name", "Name", "text"],
     ["cost", "Price (cents)", "number"],
@@ -310,11 +312,13 @@ function buildOwn(product) {
     label.append(input);
     form.append(label);
   }
+
   const save = element("button", "primary", "Save");
   save.type = "submit";
   const remove = element("button", "danger", "Delete");
   remove.type = "button";
   form.append(save, remove);
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     saveProduct(product.id, form);

@@ -1,5 +1,5 @@
 // The WebSocket session: sends requests, resolves each with its status, and hands pushed
-// changes to the page. After a dropped connection it reconnects and asks for the status of
+// changes to the page. After a dropped connection it reconnects and requests the status of
 // every request that was accepted but had no status yet.
 
 const SIGNED_OUT = 4001;
@@ -107,8 +107,8 @@ export class Live {
     this.ready = false;
     this.handlers.onLink("offline");
     for (const [ref, entry] of this.pending) {
-      // A request without an acceptance may or may not have been queued; the page re-reads
-      // the credit on reconnect, so report it as lost instead of sending it twice.
+      // A request without an acceptance may or may not have been queued. Sending it again
+      // could apply it twice, so it is reported as lost; the new welcome shows the credit.
       if (!entry.reqId) this.settle(ref, offline());
     }
     if (event.code === SIGNED_OUT || this.stopped) return;
