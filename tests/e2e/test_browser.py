@@ -289,3 +289,31 @@ def test_sign_out_returns_to_sign_in(browser: Browser, server: str, pages: list[
 
     buyer.page.reload()
     expect(buyer.page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_two_pages_share_credit(browser: Browser, server: str, pages: list[Visitor]) -> None:
+    first = open_page(pages, browser, server)
+    first.sign_up("twin", "buyer")
+
+    second = open_page(pages, browser, server, viewport=PHONE)
+    second.page.get_by_label("Username").fill("twin")
+    second.page.get_by_label("Password").fill(PASSWORD)
+    second.page.get_by_label("buyer", exact=True).check()
+    second.page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(second.page.locator("#link-state")).to_have_text("live")
+
+    first.page.get_by_role("button", name="Insert 50¢").click()
+    expect(first.page.locator("#credit")).to_have_text("0.50")
+    expect(second.page.locator("#credit")).to_have_text("0.50")
+
+
+def test_seller_page_fits_phone(browser: Browser, server: str, pages: list[Visitor]) -> None:
+    seller = open_page(pages, browser, server, viewport=PHONE)
+    seller.sign_up("narrow", "seller")
+    add = seller.page.locator("#add-form")
+    add.get_by_label("Name").fill("A rather long product name that has to wrap somewhere")
+    add.get_by_label("Price (cents)").fill("1000")
+    add.get_by_label("Stock").fill("12")
+    add.get_by_role("button", name="Add product").click()
+    expect(seller.page.locator(".own-row")).to_have_count(1)
+    assert seller.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

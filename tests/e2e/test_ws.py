@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -258,3 +259,39 @@ def test_logout_ends_session(client: TestClient) -> None:
     with client.websocket_connect("/ws") as later:
         later.send_json({"op": "auth", "token": token})
         assert later.receive_json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_queued_status_pushed_later(client: TestClient, settings: Settings) -> None:
+    token = sign_up(client, "buyer", "quinn")
+    waker = sign_up(client, "buyer", "walt")
+    path = settings.database.removeprefix("sqlite:///")
+
+    # Leave a gap in quinn's sequence, so that quinn's next request waits in its queue.
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE order_keys SET next_seq = next_seq + 1 WHERE okey = 'buyer_quinn'")
+    with client.websocket_connect("/ws") as ws:
+        authenticate(ws, token)
+        ws.send_json({"op": "deposit", "coin": 20, "ref": "held"})
+        accepted = ws.receive_json()
+        assert accepted["type"] == "accepted"
+    req_id = accepted["req_id"]
+
+    with client.websocket_connect("/ws") as again, client.websocket_connect("/ws") as other:
+        authenticate(again, token)
+        again.send_json({"op": "status", "req_id": req_id, "ref": "q"})
+        assert again.receive_json() == {
+            "type": "status",
+            "ref": "q",
+            "req_id": req_id,
+            "state": "queued",
+        }
+
+        # Close the gap; walt's deposit wakes the worker of deposit.fifo.
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE order_keys SET done_seq = done_seq + 1 WHERE okey = 'buyer_quinn'")
+        authenticate(other, waker)
+        request(other, "wake", op="deposit", coin=5)
+
+        status = receive_until(again, of_type("status", ref="q"))[-1]
+        assert status["state"] == "done"
+        assert status["result"] == {"deposit": 20}
