@@ -21,3 +21,10 @@ async def seed_client(transport: httpx.ASGITransport) -> AsyncIterator[Callable[
     yield make
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def http(transport: httpx.ASGITransport) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an HTTP client of the embedded app."""
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client

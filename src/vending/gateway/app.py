@@ -19,7 +19,7 @@ from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
 from vending.gateway.rest.openapi import docs_routes
-from vending.gateway.rest.routes import RestApi
+from vending.gateway.rest.routes import RestApi, operations
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
 from vending.gateway.sessions import SessionManager
 from vending.gateway.ws import LiveSessions
@@ -96,7 +96,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *seed.routes(),
         *rest.routes(),
-        *docs_routes(rest.operations()),
+        *docs_routes(operations(), gateway.auth.password_min_length),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         WebSocketRoute("/ws", live.endpoint),

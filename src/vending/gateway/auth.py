@@ -65,6 +65,11 @@ class Authenticator:
         self._failures_per_address = failures_per_address
         self._last_of_account: dict[str, asyncio.Future[None]] = {}
 
+    @property
+    def password_min_length(self) -> int:
+        """The minimum length of a new password, in characters."""
+        return self._password_min_length
+
     async def register(
         self,
         role: Role,

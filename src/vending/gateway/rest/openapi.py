@@ -62,8 +62,12 @@ _PREFER = {
 }
 
 
-def build_document(operations: list[Operation]) -> dict[str, Any]:
-    """Return the OpenAPI document of `operations`."""
+def build_document(operations: list[Operation], password_min_length: int) -> dict[str, Any]:
+    """Return the OpenAPI document of `operations`.
+
+    `password_min_length` is the server's setting; it replaces the structs' static minimum of
+    new passwords, so that the document states the rule the server applies.
+    """
     structs: set[type[Any]] = {s.Problem}
     for operation in operations:
         if operation.body is not None:
@@ -71,6 +75,9 @@ def build_document(operations: list[Operation]) -> dict[str, Any]:
         structs.update(t for t, _ in operation.responses.values() if t is not None)
     ordered = sorted(structs, key=lambda t: t.__name__)
     _, components = msgspec.json.schema_components(ordered, ref_template=_REF)
+    for struct in (s.UserCreate, s.PasswordChange):
+        if struct.__name__ in components:
+            components[struct.__name__]["properties"]["password"]["minLength"] = password_min_length
 
     paths: dict[str, dict[str, Any]] = {}
     for operation in operations:
@@ -102,7 +109,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
             response["headers"] = {"Location": {"schema": {"type": "string"}}}
         responses[str(status)] = response
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(name="Problem")}}}
-    for status in sorted({*operation.errors, 405, 500}):
+    errors = {*operation.errors, 405, 500}
+    if operation.queued:
+        errors.add(422)  # a bad Idempotency-Key
+    for status in sorted(errors):
         responses[str(status)] = {"description": _ERROR_DESCRIPTIONS[status], "content": problem}
 
     out: dict[str, Any] = {
@@ -145,9 +155,9 @@ SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});
 """
 
 
-def docs_routes(operations: list[Operation]) -> list[BaseRoute]:
+def docs_routes(operations: list[Operation], password_min_length: int) -> list[BaseRoute]:
     """Return the routes of `/openapi.json`, `/docs` and the Swagger UI files."""
-    document = msgspec.json.encode(build_document(operations))
+    document = msgspec.json.encode(build_document(operations, password_min_length))
 
     async def openapi_json(request: Request) -> Response:
         return Response(document, media_type="application/json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ SIGN_IN_RETRY_AFTER_SECONDS = 1
 LOGIN_FAILURE_CODES = frozenset({Code.INVALID_ROLE_USERNAME, Code.INVALID_PASSWORD, Code.BAD_INPUT})
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+UnboundEndpoint = Callable[["RestApi", Request], Awaitable[Response]]
 
 
 def _decoder(struct: type[Any]) -> msgspec.json.Decoder[Any]:
@@ -58,7 +60,7 @@ class Operation:
 
     method: str
     path: str
-    endpoint: Endpoint
+    endpoint: UnboundEndpoint
     summary: str
     tag: str
     responses: dict[int, tuple[type[Any] | None, str]]
@@ -169,6 +171,8 @@ class RestApi:
         """Wait for a sign-up or login status; past the wait, raise 503 (never 202)."""
         status = await self._hub.wait(req_id, self._wait_seconds)
         if status is None:
+            # NOTE: the request stays queued and may still succeed: a retried sign-up then
+            # gets 409, and a login leaves an active session whose token nobody received.
             log.warning("sign-in request %s still queued after %.1f s", req_id, self._wait_seconds)
             raise problems.ProblemError(
                 503,
@@ -303,79 +307,15 @@ class RestApi:
             s.RequestStatus(req_id=req_id, state="failed", error=error.to_problem())
         )
 
-    # ------------------------------------------------------------ the table
-
-    def operations(self) -> list[Operation]:
-        """Return every operation of the API, in the order the OpenAPI document lists them."""
-        body_errors = (400, 413, 422)
-        token_errors = (401,)
-        queued = {202: (s.Accepted, "Queued: poll the Location URL for the result")}
-        product_id = [_path_parameter("id", "product id")]
-        return [
-            Operation("POST", "/users", self.create_user, "Create a user", "users",
-                      {201: (s.UserPublic, "The new user")}, (*body_errors, 409, 503),
-                      body=s.UserCreate, auth=False),
-            Operation("GET", "/users/me", self.me, "Read the caller's account", "users",
-                      {200: (s.UserPublic, "The caller's account")}, token_errors),
-            Operation("PATCH", "/users/me", self.change_password, "Change the password", "users",
-                      {200: (s.UserPublic, "The account"), **queued},
-                      (*token_errors, *body_errors, 403), body=s.PasswordChange, queued=True),
-            Operation("DELETE", "/users/me", self.delete_me, "Delete the caller's account",
-                      "users", {200: (s.UserDeleted, "The deleted account and its change"),
-                                **queued}, token_errors, queued=True),
-            Operation("POST", "/auth/login", self.login, "Log in", "sessions",
-                      {200: (s.TokenPublic, "A new bearer token")},
-                      (*body_errors, 401, 429, 503), body=s.LoginRequest, auth=False),
-            Operation("POST", "/auth/logout", self.logout, "End the caller's token", "sessions",
-                      {204: (None, "The token has ended"), **queued}, token_errors, queued=True),
-            Operation("POST", "/auth/logout/all", self.logout_all,
-                      "End every session of the caller's account", "sessions",
-                      {200: (s.LogoutAllResult, "Sessions ended"), **queued}, token_errors,
-                      queued=True),
-            Operation("GET", "/products", self.list_products, "List products", "products",
-                      {200: (s.ProductPage, "A page of products, oldest first")}, (422,),
-                      auth=False, parameters=_PAGE_PARAMETERS),
-            Operation("POST", "/products", self.create_product, "Create a product", "products",
-                      {201: (s.ProductPublic, "The new product"), **queued},
-                      (*token_errors, 403, *body_errors), body=s.ProductCreate, queued=True),
-            Operation("GET", "/products/{id}", self.get_product, "Read a product", "products",
-                      {200: (s.ProductPublic, "The product")}, (404,), auth=False,
-                      parameters=product_id),
-            Operation("PUT", "/products/{id}", self.replace_product, "Replace a product",
-                      "products", {200: (s.ProductPublic, "The product"), **queued},
-                      (*token_errors, 403, 404, *body_errors), body=s.ProductReplace,
-                      queued=True, parameters=product_id),
-            Operation("PATCH", "/products/{id}", self.patch_product, "Change some fields",
-                      "products", {200: (s.ProductPublic, "The product"), **queued},
-                      (*token_errors, 403, 404, *body_errors), body=s.ProductPatch,
-                      queued=True, parameters=product_id),
-            Operation("DELETE", "/products/{id}", self.delete_product, "Delete a product",
-                      "products", {204: (None, "The product is gone"), **queued},
-                      (*token_errors, 403, 404), queued=True, parameters=product_id),
-            Operation("POST", "/deposit", self.deposit, "Insert a coin", "buying",
-                      {200: (s.DepositResult, "The deposit after the coin"), **queued},
-                      (*token_errors, 403, *body_errors), body=s.DepositRequest, queued=True),
-            Operation("POST", "/buy", self.buy, "Buy a product", "buying",
-                      {200: (s.BuyResult, "The purchase and the change"), **queued},
-                      (*token_errors, 403, 404, 409, *body_errors), body=s.BuyRequest,
-                      queued=True),
-            Operation("POST", "/reset", self.reset, "Take the deposit back as coins", "buying",
-                      {200: (s.ResetResult, "The coins handed back"), **queued},
-                      (*token_errors, 403), queued=True),
-            Operation("GET", "/requests/{req_id}", self.request_status,
-                      "Read the state of a request", "requests",
-                      {200: (s.RequestStatus, "The request's state")}, (*token_errors, 404),
-                      parameters=[_path_parameter("req_id", "request id from a 202 answer")]),
-        ]  # fmt: skip
-
     def routes(self) -> list[Route]:
         """Return one route per path, with a 405 problem for a method the path lacks."""
         by_path: dict[str, dict[str, Endpoint]] = {}
-        for operation in self.operations():
+        for operation in operations():
             methods = by_path.setdefault(PREFIX + operation.path, {})
-            methods[operation.method] = operation.endpoint
+            endpoint = functools.partial(operation.endpoint, self)
+            methods[operation.method] = endpoint
             if operation.method == "GET":
-                methods["HEAD"] = operation.endpoint
+                methods["HEAD"] = endpoint
         routes = [
             Route(path, _dispatch(methods), methods=ANY_METHOD, name=None)
             for path, methods in by_path.items()
@@ -522,3 +462,67 @@ def _decode_cursor(cursor: str | None) -> int:
             422, "BAD_INPUT", "cursor must be a next_cursor value from a previous page", "cursor"
         )
     return int(text)
+
+
+def operations() -> list[Operation]:
+    """Return every operation of the API, in the order the OpenAPI document lists them."""
+    body_errors = (400, 413, 422)
+    token_errors = (401,)
+    queued = {202: (s.Accepted, "Queued: poll the Location URL for the result")}
+    product_id = [_path_parameter("id", "product id")]
+    return [
+        Operation("POST", "/users", RestApi.create_user, "Create a user", "users",
+                  {201: (s.UserPublic, "The new user")}, (*body_errors, 409, 503),
+                  body=s.UserCreate, auth=False),
+        Operation("GET", "/users/me", RestApi.me, "Read the caller's account", "users",
+                  {200: (s.UserPublic, "The caller's account")}, token_errors),
+        Operation("PATCH", "/users/me", RestApi.change_password, "Change the password", "users",
+                  {200: (s.UserPublic, "The account"), **queued},
+                  (*token_errors, *body_errors, 403), body=s.PasswordChange, queued=True),
+        Operation("DELETE", "/users/me", RestApi.delete_me, "Delete the caller's account",
+                  "users", {200: (s.UserDeleted, "The deleted account and its change"),
+                            **queued}, token_errors, queued=True),
+        Operation("POST", "/auth/login", RestApi.login, "Log in", "sessions",
+                  {200: (s.TokenPublic, "A new bearer token")},
+                  (*body_errors, 401, 429, 503), body=s.LoginRequest, auth=False),
+        Operation("POST", "/auth/logout", RestApi.logout, "End the caller's token", "sessions",
+                  {204: (None, "The token has ended"), **queued}, token_errors, queued=True),
+        Operation("POST", "/auth/logout/all", RestApi.logout_all,
+                  "End every session of the caller's account", "sessions",
+                  {200: (s.LogoutAllResult, "Sessions ended"), **queued}, token_errors,
+                  queued=True),
+        Operation("GET", "/products", RestApi.list_products, "List products", "products",
+                  {200: (s.ProductPage, "A page of products, oldest first")}, (422,),
+                  auth=False, parameters=_PAGE_PARAMETERS),
+        Operation("POST", "/products", RestApi.create_product, "Create a product", "products",
+                  {201: (s.ProductPublic, "The new product"), **queued},
+                  (*token_errors, 403, *body_errors), body=s.ProductCreate, queued=True),
+        Operation("GET", "/products/{id}", RestApi.get_product, "Read a product", "products",
+                  {200: (s.ProductPublic, "The product")}, (404,), auth=False,
+                  parameters=product_id),
+        Operation("PUT", "/products/{id}", RestApi.replace_product, "Replace a product",
+                  "products", {200: (s.ProductPublic, "The product"), **queued},
+                  (*token_errors, 403, 404, *body_errors), body=s.ProductReplace,
+                  queued=True, parameters=product_id),
+        Operation("PATCH", "/products/{id}", RestApi.patch_product, "Change some fields",
+                  "products", {200: (s.ProductPublic, "The product"), **queued},
+                  (*token_errors, 403, 404, *body_errors), body=s.ProductPatch,
+                  queued=True, parameters=product_id),
+        Operation("DELETE", "/products/{id}", RestApi.delete_product, "Delete a product",
+                  "products", {204: (None, "The product is gone"), **queued},
+                  (*token_errors, 403, 404), queued=True, parameters=product_id),
+        Operation("POST", "/deposit", RestApi.deposit, "Insert a coin", "buying",
+                  {200: (s.DepositResult, "The deposit after the coin"), **queued},
+                  (*token_errors, 403, *body_errors), body=s.DepositRequest, queued=True),
+        Operation("POST", "/buy", RestApi.buy, "Buy a product", "buying",
+                  {200: (s.BuyResult, "The purchase and the change"), **queued},
+                  (*token_errors, 403, 404, 409, *body_errors), body=s.BuyRequest,
+                  queued=True),
+        Operation("POST", "/reset", RestApi.reset, "Take the deposit back as coins", "buying",
+                  {200: (s.ResetResult, "The coins handed back"), **queued},
+                  (*token_errors, 403), queued=True),
+        Operation("GET", "/requests/{req_id}", RestApi.request_status,
+                  "Read the state of a request", "requests",
+                  {200: (s.RequestStatus, "The request's state")}, (*token_errors, 404),
+                  parameters=[_path_parameter("req_id", "request id from a 202 answer")]),
+    ]  # fmt: skip
