@@ -301,6 +301,7 @@ def test_two_pages_share_credit(browser: Browser, server: str, pages: list[Visit
     second.page.get_by_label("buyer", exact=True).check()
     second.page.get_by_role("button", name="Sign in", exact=True).click()
     expect(second.page.locator("#link-state")).to_have_text("live")
+    expect(second.message()).to_have_text("There is already an active session using your account.")
 
     first.page.get_by_role("button", name="Insert 50¢").click()
     expect(first.page.locator("#credit")).to_have_text("0.50")

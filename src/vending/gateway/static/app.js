@@ -13,6 +13,7 @@ const state = {
   user: null,
   live: null,
   products: new Map(),
+  notice: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -77,6 +78,7 @@ async function submitCredentials(event) {
     if (state.mode === "signup") await signUp(username, password, role);
     const session = await signIn(username, password, role);
     localStorage.setItem(TOKEN_KEY, session.access_token);
+    state.notice = session.message ? `${session.message}.` : null;
     form.password.value = "";
     $("auth-message").hidden = true;
     start(session.access_token);
@@ -134,6 +136,8 @@ async function welcome(user) {
     for (const product of products) putProduct(product);
     refreshEmpty();
     $("machine-message").hidden = true;
+    if (state.notice) show("machine-message", state.notice, "info");
+    state.notice = null;
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     showError("machine-message", error.error);
