@@ -147,6 +147,8 @@ class LiveSessions:
             if text is None:
                 self._error(connection, None, BAD_MESSAGE, "send JSON messages as text frames")
                 continue
+            # NOTE: a connection's requests are committed one after another, which keeps their
+            # acceptance order but gives them no share of the producer's group commit.
             await self._handle_text(connection, text)
 
     async def _handle_text(self, connection: Connection, text: str) -> None:
