@@ -12,8 +12,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from vending.gateway import page
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
@@ -23,6 +24,7 @@ from vending.gateway.rest.routes import operations
 from vending.gateway.rest.routes import routes as rest_routes
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
 from vending.gateway.sessions import SessionManager
+from vending.gateway.ws import LiveSessions
 from vending.queues import fifo
 from vending.store.database import Database
 
@@ -71,6 +73,7 @@ def create_app(
         gateway.request_wait_seconds,
         gateway.idempotency_ttl_seconds,
     )
+    live = LiveSessions(gateway.database, gateway.hub, gateway.auth)
 
     async def readyz(request: Request) -> Response:
         try:
@@ -98,6 +101,8 @@ def create_app(
         *docs_routes(operations(), gateway.auth.password_min_length),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        WebSocketRoute("/ws", live.endpoint),
+        *page.routes(),
         *extra_routes,
         Route("/{path:path}", no_content, methods=ANY_METHOD),
     ]
