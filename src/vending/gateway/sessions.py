@@ -56,6 +56,10 @@ class SessionManager:
     def forget(self, wsess_id: str) -> None:
         self._cache.pop(wsess_id, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached session (after events may have been missed)."""
+        self._cache.clear()
+
     def on_status(self, event: StatusEvent) -> None:
         """Drop cached sessions that a worker changed."""
         for effect in event.effects:

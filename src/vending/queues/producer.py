@@ -60,7 +60,9 @@ class Producer:
 
 
 def _write(tx: Tx, batch: list[tuple[fifo.NewRequest, Extra | None, asyncio.Future[None]]]) -> None:
-    for request, extra, _ in batch:
+    # Enqueue locks each key's `order_keys` row. Taking the locks in key order keeps two
+    # gateways from deadlocking; the sort is stable, so one key's requests keep their order.
+    for request, extra, _ in sorted(batch, key=lambda item: item[0].okey):
         fifo.enqueue(tx, request)
         if extra is not None:
             extra(tx)
