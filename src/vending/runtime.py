@@ -1,5 +1,5 @@
-"""Assembly of processes: which parts run where. The only module that sees both the gateway
-and the workers."""
+"""Assembly of processes: the whole system in one process (`serve`), a gateway alone, or one
+worker alone. The only module that imports both the gateway and the workers."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def _ready_parts(settings: Settings, migrate_empty: bool) -> tuple[Database, Bus
         missing = migrate.pending(database)
         if missing:
             raise ValueError(
-                f"the database schema is not up to date ({len(missing)} migrations pending): "
+                f"the database schema is not up to date ({len(missing)} pending migration(s)): "
                 "run `vending db upgrade --database ...` first"
             )
     return database, open_bus(database, settings)

@@ -57,7 +57,8 @@ class VendingProcess:
 
 
 def wait_healthy(base_url: str, process: VendingProcess, timeout: float = 20.0) -> None:
-    """Wait until the gateway at `base_url` answers /healthz; fail with its log if it exits."""
+    """Wait until the gateway at `base_url` returns 200 on /healthz; fail with its log if it
+    exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.process.poll() is not None:

@@ -115,8 +115,9 @@ class Clients:
 
 
 async def race_for_stock(clients: Clients, on_half_submitted: Any = None) -> list[Any]:
-    """Sign up a seller and 100 buyers; each buyer deposits 20 + 20 cents and buys one item
-    without waiting, deposits on one gateway and the buy on the other. Return buy statuses."""
+    """Sign up a seller and 100 buyers, then let each buyer deposit 20 + 20 cents and buy one
+    item without waiting. A buyer's deposits and buy go to different gateways. Return the buy
+    statuses."""
     seller = await clients.sign_up("seller", "sally", 0)
     created_id = await clients.submit(
         seller, 1, "/sell", product_name="Cola", cost=PRODUCT_COST, amount=STOCK

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 STATUS_CHANNEL = "vending_status"
 MAX_PAYLOAD = 7900
-"""Bytes per notification; PostgreSQL rejects payloads of 8000 bytes or more."""
+"""Bytes per notification. PostgreSQL 15 rejects payloads of 8000 bytes or more (NOTIFY docs)."""
 
 
 def wake_channel(queue: str) -> str:
@@ -64,8 +64,8 @@ _decode_event = msgspec.json.Decoder(_Event).decode
 def pack_statuses(origin: str, events: list[StatusEvent]) -> list[str]:
     """Encode `events` into as few notification payloads as fit under `MAX_PAYLOAD` bytes.
 
-    An event too large on its own travels as its request id only; the receiver reads its status
-    from the database and, because its effects are lost, drops its caches.
+    An event too large on its own travels as its request id only. The receiver reads its status
+    from the database and drops its caches, because the event's effects are lost.
     """
     overhead = len(_encode(_Message(origin, [msgspec.Raw(b"")], [])))
     payloads: list[str] = []
@@ -150,6 +150,8 @@ class PgBus:
         """Send the notifications still waiting (for up to 2 s), then stop."""
         self._closing = True
         self._outbox_ready.set()
+        if not self._tasks:
+            return
         sender, *others = self._tasks
         for task in others:
             task.cancel()
@@ -208,7 +210,7 @@ class PgBus:
             try:
                 connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
             except psycopg.Error as exc:
-                log.warning("bus listener cannot connect, retrying in 1 s: %s", exc)
+                log.warning("bus listener failed to connect, retrying in 1 s: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
             try:
