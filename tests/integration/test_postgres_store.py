@@ -98,7 +98,7 @@ def test_deadlock_is_retried(database: PostgresDatabase) -> None:
     for thread in threads:
         thread.join(30)
 
-    assert sorted(attempts.values()) == [1, 2]
+    assert sorted(attempts.values()) == [1, 2], attempts
     values = database.write_now(lambda tx: tx.all("SELECT value FROM meta WHERE key IN ('a', 'b')"))
     assert sorted(values) == [("011",), ("011",)]
 

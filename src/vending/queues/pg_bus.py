@@ -2,7 +2,13 @@
 
 Channels: one per queue (`vending_wake_<queue>`, "this queue may have new requests") and
 `vending_status` ("these requests have a status"). Every process delivers its own events to its
-own listeners directly and ignores its own notifications when they come back.
+own listeners directly and ignores its own notifications when they come back. A lane that
+applied requests wakes the other queues (see `Lane.run`), so a request waiting behind another
+of its account in a different queue is claimed as soon as that one has a status.
+
+Notifications are sent after the commit, by one task that sends everything gathered so far in
+one statement. Sending them inside the enqueue transaction would save that round trip, but
+would tie the producer and the lanes to PostgreSQL.
 
 Notifications are not durable: a process whose listening connection drops misses what was sent
 meanwhile. So workers also poll every `poll_interval` seconds, and after a reconnect the bus
