@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 
+from vending.domain.products import Product
 from vending.queues import fifo
 from vending.settings import Settings
-from vending.store import migrate
+from vending.store import migrate, repository
 from vending.store.connect import open_database
 from vending.store.database import ConflictError
 from vending.store.postgres import PostgresDatabase, PostgresTx, to_pyformat
@@ -209,3 +210,28 @@ async def test_postgres_url_opens_adapter(postgres_url: str) -> None:
     assert isinstance(store, PostgresDatabase)
     assert await store.read(lambda tx: tx.one("SELECT 1")) == (1,)
     await store.close()
+
+
+async def test_product_lock_waits_for_other_sale(
+    database: PostgresDatabase, connections: list[psycopg.Connection[tuple[object, ...]]]
+) -> None:
+    product = Product("p1", "seller_sue", "Cola", 35, 10)
+    await database.write(lambda tx: repository.insert_product(tx, product, 1))
+    seller, second = connections
+    first_tx = PostgresTx(seller)
+    locked = repository.get_product(first_tx, "p1", for_update=True)
+    assert locked is not None
+    assert repository.replace_product(first_tx, locked, Product("p1", "seller_sue", "Cola", 35, 9))
+    seen: list[Product | None] = []
+    reader = threading.Thread(
+        target=lambda: seen.append(
+            repository.get_product(PostgresTx(second), "p1", for_update=True)
+        )
+    )
+    reader.start()
+    reader.join(0.3)
+
+    assert reader.is_alive()
+    seller.commit()
+    reader.join(5)
+    assert [p.amount for p in seen if p is not None] == [9]

@@ -170,8 +170,8 @@ class RequestHub:
         """Read the statuses of requests pending for more than `older_than` seconds from the
         database, deliver those found as if notified, and return how many were found.
 
-        Statuses of a scale-out deployment travel as notifications, which a dropped connection
-        loses; this finds them anyway.
+        In a scale-out deployment statuses travel as notifications, and a dropped connection
+        loses those sent meanwhile. This finds such statuses anyway.
         """
         cutoff = time.monotonic() - older_than
         req_ids = [req_id for req_id, p in self._pending.items() if p.accepted < cutoff][:limit]
