@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from tests import postgres
-from tests.e2e.processes import ScaleOutSet
+from tests.e2e.processes import TEST_ENVIRONMENT, ScaleOutSet
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -258,3 +258,44 @@ async def test_deposit_then_buy_without_waiting(database: str, tmp_path: Path) -
         assert bought == {
             "success": {"spent": 100, "change": [], "product_uid": product_uid, "amount": 1}
         }
+
+
+def test_cluster_command_starts_and_stops(tmp_path: Path) -> None:
+    url = postgres.create_database(postgres.server_url())
+    log_path = tmp_path / "cluster.log"
+    command = ["cluster", "--gateways", "2", "--workers", "1", "--port", "8240", "--database", url]
+    try:
+        with log_path.open("wb") as log:
+            cluster = subprocess.Popen(
+                [sys.executable, "-m", "vending", *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **TEST_ENVIRONMENT},
+            )
+            try:
+                for port in (8240, 8241):
+                    wait_until_ready(f"http://127.0.0.1:{port}", cluster, log_path)
+            finally:
+                cluster.send_signal(signal.SIGTERM)
+                status = cluster.wait(30)
+    finally:
+        postgres.drop_database(url)
+
+    output = log_path.read_text()
+    assert status == 0, output
+    assert output.count("worker lane") == 6, output
+    assert output.count("vending.runtime: stopped") == 2, output
+    assert "cluster stopped" in output
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            if httpx.get(base_url + "/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{base_url} not ready:\n{log_path.read_text()}")

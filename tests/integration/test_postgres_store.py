@@ -99,7 +99,9 @@ def test_deadlock_is_retried(database: PostgresDatabase) -> None:
     for thread in threads:
         thread.join(30)
 
-    assert sorted(attempts.values()) == [1, 2], attempts
+    # One transaction is the deadlock victim and runs again; on a busy machine its retry can
+    # deadlock once more, so only "at least one retry" is certain.
+    assert sum(attempts.values()) >= 3, attempts
     values = database.write_now(lambda tx: tx.all("SELECT value FROM meta WHERE key IN ('a', 'b')"))
     assert sorted(values) == [("011",), ("011",)]
 

@@ -124,7 +124,9 @@ class PostgresDatabase:
                 if attempt > self._conflict_retries:
                     raise
                 log.info("transaction conflict, retry %d: %s", attempt, exc)
-                time.sleep(random.uniform(0.001, 0.01) * attempt)
+                # Back off long enough for the surviving transaction to take the locks it was
+                # waiting for; a retry that arrives first would deadlock with it again.
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
 
     def _attempt(self, fn: Callable[[PostgresTx], T]) -> T:
         with self._pool.connection() as connection:
