@@ -13,7 +13,7 @@ import click
 import uvicorn
 
 from vending.logs import configure
-from vending.settings import Settings
+from vending.settings import Settings, redact_url
 
 log = logging.getLogger("vending")
 
@@ -38,13 +38,21 @@ def main() -> None:
     """A vending machine service: a gateway, FIFO queues and workers."""
 
 
+host_option = click.option("--host", help="Address to listen on [default: 127.0.0.1].")
+port_option = click.option("--port", type=int, help="TCP port to listen on [default: 8000].")
+
+
 @main.command()
-@click.option("--host", help="Address to listen on [default: 127.0.0.1].")
-@click.option("--port", type=int, help="TCP port to listen on [default: 8000].")
+@host_option
+@port_option
 @database_option
 @log_level_option
 def serve(host: str | None, port: int | None, database: str | None, log_level: str | None) -> None:
-    """Run the whole system in one process: gateway and both workers (embedded profile)."""
+    """Run the whole system in one process: gateway and both workers.
+
+    Creates the schema on an empty database. On PostgreSQL, more gateways and workers may run
+    beside it against the same database.
+    """
     settings = _settings(host=host, port=port, database=database, log_level=log_level)
     configure(settings.log_level)
     from vending.runtime import embedded_app
@@ -63,6 +71,95 @@ def _absorb_signal(signum: int, frame: FrameType | None) -> None:
     stopped and raises each captured signal again. With the default handlers the process would
     then die of that signal instead of exiting with status 0.
     """
+
+
+@main.command()
+@host_option
+@port_option
+@database_option
+@log_level_option
+def gateway(
+    host: str | None, port: int | None, database: str | None, log_level: str | None
+) -> None:
+    """Run only the gateway (PostgreSQL); the workers run as `vending worker` processes."""
+    settings = _settings(host=host, port=port, database=database, log_level=log_level)
+    configure(settings.log_level)
+    from vending.runtime import gateway_app
+
+    try:
+        app = gateway_app(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    asyncio.run(_serve(app, settings))
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["gatekeeper", "stock-handler"]))
+@database_option
+@log_level_option
+def worker(name: str, database: str | None, log_level: str | None) -> None:
+    """Run one worker: the gatekeeper (accounts, tokens, deposits) or the stock-handler
+    (products, buying). SIGINT or SIGTERM stops it after the batch in hand."""
+    settings = _settings(database=database, log_level=log_level)
+    configure(settings.log_level)
+    from vending.runtime import run_worker
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(name, settings, stop)
+
+    try:
+        asyncio.run(run())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@main.command()
+@click.option(
+    "--gateways", type=click.IntRange(1, 32), default=2, show_default=True, help="Gateways."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=2,
+    show_default=True,
+    help="Processes of each worker kind.",
+)
+@host_option
+@port_option
+@database_option
+@log_level_option
+def cluster(
+    gateways: int,
+    workers: int,
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    log_level: str | None,
+) -> None:
+    """Start the scale-out set on this machine, all on one PostgreSQL database: gateways on
+    consecutive ports from --port, and --workers processes of each worker kind.
+
+    Upgrades the schema first. SIGINT or SIGTERM stops every process gracefully.
+    """
+    settings = _settings(host=host, port=port, database=database, log_level=log_level)
+    configure(settings.log_level)
+    from vending.cluster import Cluster
+    from vending.store import migrate
+    from vending.store.connect import open_database
+
+    if settings.database.startswith("sqlite:"):
+        raise click.UsageError("a cluster needs PostgreSQL: give --database postgresql://...")
+    try:
+        store = open_database(settings.database, settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    migrate.upgrade(store)
+    asyncio.run(store.close())
+    sys.exit(Cluster(settings, gateways, workers).run())
 
 
 async def _serve(app: Any, settings: Settings) -> None:
@@ -88,7 +185,7 @@ async def _serve(app: Any, settings: Settings) -> None:
             "vending ready on http://%s:%d (database %s)",
             settings.host,
             _bound_port(server, settings),
-            _safe_url(settings.database),
+            redact_url(settings.database),
         )
     await task
     if not server.started:
@@ -100,16 +197,6 @@ def _bound_port(server: uvicorn.Server, settings: Settings) -> int:
         for sock in srv.sockets:
             return int(sock.getsockname()[1])
     return settings.port
-
-
-def _safe_url(url: str) -> str:
-    """Return a database URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url
 
 
 @main.group()

@@ -1,5 +1,5 @@
-"""Assembly of processes: which parts run where. The only module that sees both the gateway
-and the workers."""
+"""Assembly of processes: the whole system in one process (`serve`), a gateway alone, or one
+worker alone. The only module that imports both the gateway and the workers."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from vending.gateway.passwords import Cost, PasswordHasher
 from vending.gateway.sessions import SessionManager
 from vending.gateway.tokens import TokenCache, now_ms
 from vending.queues.bus import Bus, LocalBus
+from vending.queues.pg_bus import PgBus
 from vending.queues.producer import Producer
-from vending.settings import Settings
+from vending.settings import Settings, redact_url
 from vending.store import migrate, repository
 from vending.store.connect import open_database
 from vending.store.database import Database
+from vending.store.postgres import PostgresDatabase
 from vending.store.purge import purge
 from vending.workers.service import WORKERS, WorkerSet, lanes_of
 
@@ -35,6 +37,8 @@ def build_gateway(database: Database, bus: Bus, settings: Settings) -> Gateway:
     hub = RequestHub(database, Producer(database, bus), bus, tokens)
     sessions = SessionManager(database, settings.session_ttl_seconds)
     hub.add_listener(lambda event, status: sessions.on_status(event))
+    bus.add_resync_listener(tokens.clear)
+    bus.add_resync_listener(sessions.forget_all)
     hasher = PasswordHasher(
         install_salt,
         Cost(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism),
@@ -63,16 +67,18 @@ def build_gateway(database: Database, bus: Bus, settings: Settings) -> Gateway:
     )
 
 
-class Purger:
-    """Deletes expired rows every `purge_interval_seconds`."""
+class Periodic:
+    """Runs `job` every `interval` seconds in a task; a failure is logged and the next run
+    happens on time."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
-        self._database = database
-        self._settings = settings
+    def __init__(self, name: str, interval: float, job: Callable[[], Awaitable[None]]) -> None:
+        self._name = name
+        self._interval = interval
+        self._job = job
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -80,45 +86,125 @@ class Purger:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        s = self._settings
         while True:
-            await asyncio.sleep(s.purge_interval_seconds)
+            await asyncio.sleep(self._interval)
             try:
-                counts = await self._database.write(
-                    lambda tx: purge(
-                        tx,
-                        now_ms(),
-                        s.status_ttl_seconds * 1000,
-                        s.session_ttl_seconds * 1000,
-                        s.token_ttl_seconds * 1000,
-                        s.idempotency_ttl_seconds * 1000,
-                    )
-                )
+                await self._job()
             except Exception:
-                log.exception("purge of expired rows failed")
-                continue
-            if any(counts.values()):
-                log.info("purged expired rows: %s", counts)
+                log.exception("%s failed", self._name)
 
 
-def embedded_app(settings: Settings) -> Starlette:
-    """Return the whole system as one ASGI app: gateway, both workers, one SQLite file."""
+def purger(database: Database, settings: Settings) -> Periodic:
+    """Return the job that deletes expired rows every `purge_interval_seconds`."""
+    s = settings
+
+    async def purge_once() -> None:
+        counts = await database.write(
+            lambda tx: purge(
+                tx,
+                now_ms(),
+                s.status_ttl_seconds * 1000,
+                s.session_ttl_seconds * 1000,
+                s.token_ttl_seconds * 1000,
+                s.idempotency_ttl_seconds * 1000,
+            )
+        )
+        if any(counts.values()):
+            log.info("purged expired rows: %s", counts)
+
+    return Periodic("purge of expired rows", s.purge_interval_seconds, purge_once)
+
+
+def open_bus(database: Database, settings: Settings) -> Bus:
+    """Return the bus for `database`: in memory on SQLite (one process), LISTEN/NOTIFY on
+    PostgreSQL (any number of processes)."""
+    if isinstance(database, PostgresDatabase):
+        return PgBus(database.url, database, settings.poll_interval_seconds)
+    return LocalBus()
+
+
+def _ready_parts(settings: Settings, migrate_empty: bool) -> tuple[Database, Bus]:
     database = open_database(settings.database, settings)
-    migrate.upgrade(database)
-    bus = LocalBus()
+    if migrate_empty:
+        migrate.upgrade(database)
+    else:
+        missing = migrate.pending(database)
+        if missing:
+            raise ValueError(
+                f"the database schema is not up to date ({len(missing)} pending migration(s)): "
+                "run `vending db upgrade --database ...` first"
+            )
+    return database, open_bus(database, settings)
+
+
+def _gateway_app(
+    database: Database, bus: Bus, settings: Settings, workers: WorkerSet | None
+) -> Starlette:
     gateway = build_gateway(database, bus, settings)
-    workers = WorkerSet(
-        [lane for name in WORKERS for lane in lanes_of(name, database, bus, settings)]
-    )
-    gateway.ready_checks.append(lambda: workers.running)
-    purger = Purger(database, settings)
+    jobs = [purger(database, settings)]
+    if isinstance(bus, PgBus):
+        jobs.append(
+            Periodic(
+                "status recheck",
+                settings.poll_interval_seconds,
+                lambda: _recheck(gateway),
+            )
+        )
+    if workers is not None:
+        gateway.ready_checks.append(lambda: workers.running)
+
+    async def start_all() -> None:
+        await bus.start()
+        if workers is not None:
+            await workers.start()
+        for job in jobs:
+            await job.start()
 
     async def stop_all() -> None:
-        await purger.stop()
-        await workers.stop()
+        for job in jobs:
+            await job.stop()
+        if workers is not None:
+            await workers.stop()
+        await bus.close()
         gateway.hasher.close()
         await database.close()
         log.info("stopped")
 
-    startup: list[Callable[[], Awaitable[None]]] = [bus.start, workers.start, purger.start]
-    return create_app(gateway, on_startup=startup, on_shutdown=[stop_all])
+    return create_app(gateway, on_startup=[start_all], on_shutdown=[stop_all])
+
+
+async def _recheck(gateway: Gateway) -> None:
+    await gateway.hub.recheck_pending(older_than=2.0)
+
+
+def embedded_app(settings: Settings) -> Starlette:
+    """Return the whole system as one ASGI app: gateway and both workers.
+
+    Runs the migrations first, so that an empty database works at once.
+    """
+    database, bus = _ready_parts(settings, migrate_empty=True)
+    workers = WorkerSet(
+        [lane for name in WORKERS for lane in lanes_of(name, database, bus, settings)]
+    )
+    return _gateway_app(database, bus, settings, workers)
+
+
+def gateway_app(settings: Settings) -> Starlette:
+    """Return the gateway alone as an ASGI app; workers run in other processes."""
+    database, bus = _ready_parts(settings, migrate_empty=False)
+    return _gateway_app(database, bus, settings, None)
+
+
+async def run_worker(name: str, settings: Settings, stop: asyncio.Event) -> None:
+    """Run worker `name` until `stop` is set, then let each lane finish the batch in hand."""
+    database, bus = _ready_parts(settings, migrate_empty=False)
+    workers = WorkerSet(lanes_of(name, database, bus, settings))
+    await bus.start()
+    await workers.start()
+    log.info("worker %s started (database %s)", name, redact_url(settings.database))
+    await stop.wait()
+    log.info("worker %s stopping", name)
+    await workers.stop()
+    await bus.close()
+    await database.close()
+    log.info("worker %s stopped", name)

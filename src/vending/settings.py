@@ -32,9 +32,23 @@ class Settings(BaseSettings):
 
     request_wait_seconds: float = Field(5.0, ge=0, description="REST: wait for a result")
     sqlite_synchronous: Literal["full", "normal", "off"] = "full"
+    pg_pool_size: int = Field(8, ge=1, description="PostgreSQL connections per process")
+    poll_interval_seconds: float = Field(
+        1.0, gt=0, description="PostgreSQL: how often workers look for requests without a NOTIFY"
+    )
     batch_size: int = Field(256, ge=1, description="requests a worker applies per transaction")
     max_attempts: int = Field(5, ge=1)
 
     login_failures_per_account: int = Field(5, ge=1)
     login_failures_per_address: int = Field(50, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+
+
+def redact_url(url: str) -> str:
+    """Return a database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url

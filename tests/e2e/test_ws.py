@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +9,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.e2e.ws_client import authenticate, of_type, receive_until, request, sign_up
+from tests.ledger import execute
 from vending.gateway import ws as ws_module
 from vending.runtime import embedded_app
 from vending.settings import Settings
@@ -264,11 +264,12 @@ def test_logout_ends_session(client: TestClient) -> None:
 def test_queued_status_pushed_later(client: TestClient, settings: Settings) -> None:
     token = sign_up(client, "buyer", "quinn")
     waker = sign_up(client, "buyer", "walt")
-    path = settings.database.removeprefix("sqlite:///")
 
     # Leave a gap in quinn's sequence, so that quinn's next request waits in its queue.
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE order_keys SET next_seq = next_seq + 1 WHERE okey = 'buyer_quinn'")
+    execute(
+        settings.database,
+        "UPDATE order_keys SET next_seq = next_seq + 1 WHERE okey = 'buyer_quinn'",
+    )
     with client.websocket_connect("/ws") as ws:
         authenticate(ws, token)
         ws.send_json({"op": "deposit", "coin": 20, "ref": "held"})
@@ -287,8 +288,10 @@ def test_queued_status_pushed_later(client: TestClient, settings: Settings) -> N
         }
 
         # Close the gap; walt's deposit wakes the worker of deposit.fifo.
-        with sqlite3.connect(path) as db:
-            db.execute("UPDATE order_keys SET done_seq = done_seq + 1 WHERE okey = 'buyer_quinn'")
+        execute(
+            settings.database,
+            "UPDATE order_keys SET done_seq = done_seq + 1 WHERE okey = 'buyer_quinn'",
+        )
         authenticate(other, waker)
         request(other, "wake", op="deposit", coin=5)
 

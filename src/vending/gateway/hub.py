@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -24,7 +24,7 @@ from vending.queues import fifo
 from vending.queues.bus import Bus, StatusEvent
 from vending.queues.names import QUEUE_OF_KIND
 from vending.queues.producer import Extra, Guard, Producer
-from vending.store.database import Database
+from vending.store.database import Database, Tx
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class Pending:
     wsess_id: str | None
     kind: str
     waiters: list[asyncio.Future[Status]]
+    accepted: float = field(default_factory=time.monotonic)
 
 
 def new_req_id() -> str:
@@ -180,6 +181,29 @@ class RequestHub:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return None
+
+    async def recheck_pending(self, older_than: float, limit: int = 500) -> int:
+        """Read the statuses of requests pending for more than `older_than` seconds from the
+        database, deliver those found as if notified, and return how many were found.
+
+        In a scale-out deployment statuses travel as notifications, and a dropped connection
+        loses those sent meanwhile. This finds such statuses anyway.
+        """
+        cutoff = time.monotonic() - older_than
+        req_ids = [req_id for req_id, p in self._pending.items() if p.accepted < cutoff][:limit]
+        if not req_ids:
+            return 0
+
+        def read(tx: Tx) -> list[fifo.StoredStatus]:
+            found = (fifo.get_status(tx, req_id) for req_id in req_ids)
+            return [status for status in found if status is not None]
+
+        stored = await self._database.read(read)
+        events = [StatusEvent(s.req_id, s.okey, s.wsess_id, s.kind, s.body) for s in stored]
+        if events:
+            log.info("%d statuses read from the database after no notification", len(events))
+            self._on_statuses(events)
+        return len(events)
 
     def _on_statuses(self, events: list[StatusEvent]) -> None:
         for event in events:

@@ -268,7 +268,7 @@ class SeedProtocol:
     async def _submit(self, call: Call, build: Any) -> Response:
         if call.wsess_id is None or call.token is None:
             return error("UNAUTHORIZED")
-        record = await self._sessions.get(call.wsess_id)
+        record = await self._sessions.get(call.wsess_id, call.token)
         if record is not None and record.token == call.token and record.uid is not None:
             uid, token_hash = record.uid, hash_token(call.token)
         else:
@@ -312,7 +312,7 @@ class SeedProtocol:
 
     async def _reader(self, call: Call) -> SessionRecord | Response:
         """Return the caller's session, or the error answer the protocol gives for reads."""
-        record = await self._sessions.get(call.wsess_id) if call.wsess_id else None
+        record = await self._sessions.get(call.wsess_id, call.token) if call.wsess_id else None
         if record is not None and record.token is not None:
             if call.token != record.token or await self._auth.resolve(record.token) is None:
                 return error("UNAUTHORIZED")

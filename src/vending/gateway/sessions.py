@@ -24,9 +24,15 @@ class SessionManager:
         self._cache: OrderedDict[str, SessionRecord] = OrderedDict()
         self._capacity = capacity
 
-    async def get(self, wsess_id: str) -> SessionRecord | None:
-        """Return the live session `wsess_id`, or None if it was never issued or has expired."""
+    async def get(self, wsess_id: str, token: str | None = None) -> SessionRecord | None:
+        """Return the live session `wsess_id`, or None if it was never issued or has expired.
+
+        A cached session whose token is not `token` (when given) is read again from the
+        database: another gateway may have signed it in before this one heard of it.
+        """
         record = self._cache.get(wsess_id)
+        if record is not None and token is not None and record.token != token:
+            record = None
         if record is None:
             record = await self._database.read(lambda tx: sql.get_session(tx, wsess_id))
             if record is None:
@@ -55,6 +61,10 @@ class SessionManager:
 
     def forget(self, wsess_id: str) -> None:
         self._cache.pop(wsess_id, None)
+
+    def forget_all(self) -> None:
+        """Drop every cached session (after events may have been missed)."""
+        self._cache.clear()
 
     def on_status(self, event: StatusEvent) -> None:
         """Drop cached sessions that a worker changed."""

@@ -46,3 +46,7 @@ class TokenCache:
     def drop(self, token_hashes: list[str]) -> None:
         for token_hash in token_hashes:
             self._entries.pop(token_hash, None)
+
+    def clear(self) -> None:
+        """Drop every entry (after events may have been missed)."""
+        self._entries.clear()

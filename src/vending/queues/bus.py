@@ -26,6 +26,7 @@ class StatusEvent:
 
 
 StatusListener = Callable[[list[StatusEvent]], None]
+ResyncListener = Callable[[], None]
 
 
 class Bus(Protocol):
@@ -38,6 +39,10 @@ class Bus(Protocol):
         ...
 
     def add_status_listener(self, listener: StatusListener) -> None: ...
+
+    def add_resync_listener(self, listener: ResyncListener) -> None:
+        """Call `listener` whenever events may have been missed, so that caches are dropped."""
+        ...
 
     def publish(self, events: list[StatusEvent]) -> None:
         """Deliver statuses to every listener (every gateway)."""
@@ -64,6 +69,9 @@ class LocalBus:
 
     def add_status_listener(self, listener: StatusListener) -> None:
         self._listeners.append(listener)
+
+    def add_resync_listener(self, listener: ResyncListener) -> None:
+        return None  # Events in one process are never missed.
 
     def publish(self, events: list[StatusEvent]) -> None:
         for listener in self._listeners:

@@ -79,12 +79,14 @@ _CLAIM = (
 def claim(tx: Tx, queue: str, limit: int, skip: Collection[int] = ()) -> list[QueuedRequest]:
     """Return up to `limit` requests of `queue` that are next in their key's order.
 
-    On PostgreSQL the rows are locked (`FOR UPDATE SKIP LOCKED`), so that concurrent workers
-    claim disjoint requests. Rows whose ids are in `skip` are left out.
+    On PostgreSQL the request rows and their keys' `order_keys` rows are locked and locked rows
+    are skipped (`FOR UPDATE OF q, k SKIP LOCKED`), so that concurrent workers claim disjoint
+    requests and a worker never waits for a gateway that is enqueuing for the same key. Rows
+    whose ids are in `skip` are left out.
     """
     sql = _CLAIM
     if tx.dialect == "postgresql":
-        sql += " FOR UPDATE OF q SKIP LOCKED"
+        sql += " FOR UPDATE OF q, k SKIP LOCKED"
     rows = tx.all(sql, (queue, limit + len(skip)))
     claimed = [
         QueuedRequest(

@@ -71,13 +71,15 @@ class Producer:
 
 
 def _write(tx: Tx, batch: list[_Item]) -> list[bool]:
-    written: list[bool] = []
-    for request, extra, guard, _ in batch:
+    # Enqueue locks each key's `order_keys` row. Taking the locks in key order keeps two
+    # gateways from deadlocking; the sort is stable, so one key's requests keep their order.
+    written = [False] * len(batch)
+    for index in sorted(range(len(batch)), key=lambda i: batch[i][0].okey):
+        request, extra, guard, _ = batch[index]
         if guard is not None and not guard(tx):
-            written.append(False)
             continue
         fifo.enqueue(tx, request)
         if extra is not None:
             extra(tx)
-        written.append(True)
+        written[index] = True
     return written

@@ -15,6 +15,11 @@ T = TypeVar("T")
 Row = tuple[Any, ...]
 
 
+class ConflictError(Exception):
+    """The database aborted a transaction to resolve a lock conflict (a deadlock or a
+    serialization failure). Nothing of it was kept, and running it again may succeed."""
+
+
 class Tx(Protocol):
     """One open transaction."""
 
@@ -43,7 +48,11 @@ class Database(Protocol):
     dialect: str
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
-        """Run `fn` in a write transaction and commit; roll back and re-raise on error."""
+        """Run `fn` in a write transaction and commit; roll back and re-raise on error.
+
+        An adapter may run `fn` again after a `ConflictError`, so `fn` must change nothing
+        outside the transaction.
+        """
         ...
 
     async def read(self, fn: Callable[[Tx], T]) -> T:

@@ -45,6 +45,18 @@ def _applied(tx: Tx) -> set[int]:
     return {row[0] for row in tx.all("SELECT version FROM schema_migrations")}
 
 
+def pending(database: Database) -> list[str]:
+    """Return the names of the migrations not yet applied."""
+
+    def read(tx: Tx) -> list[str]:
+        if tx.dialect == "postgresql":
+            tx.run("SELECT pg_advisory_xact_lock(7316)")
+        applied = _applied(tx)
+        return [name for version, name, _ in available() if version not in applied]
+
+    return database.write_now(read)
+
+
 def upgrade(database: Database) -> list[str]:
     """Apply every migration not yet applied and return their names.
 
@@ -54,6 +66,7 @@ def upgrade(database: Database) -> list[str]:
     done: list[str] = []
 
     def apply_pending(tx: Tx) -> None:
+        done.clear()
         if tx.dialect == "postgresql":
             tx.run("SELECT pg_advisory_xact_lock(7316)")
         applied = _applied(tx)

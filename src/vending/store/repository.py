@@ -149,8 +149,17 @@ def _product(row: tuple[object, ...]) -> Product:
     )
 
 
-def get_product(tx: Tx, product_uid: str) -> Product | None:
-    row = tx.one(f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?", (product_uid,))
+def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product | None:
+    """Return a product; with `for_update`, lock its row until the transaction ends.
+
+    The lock matters on PostgreSQL, where two stock-handlers may sell the same product at once:
+    the second waits and then reads the first one's result. SQLite has one writer, so there
+    the plain read is enough.
+    """
+    sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?"
+    if for_update and tx.dialect == "postgresql":
+        sql += " FOR UPDATE"
+    row = tx.one(sql, (product_uid,))
     return None if row is None else _product(row)
 
 
@@ -183,10 +192,12 @@ def delete_product(tx: Tx, product_uid: str) -> None:
     tx.run("DELETE FROM products WHERE uid = ?", (product_uid,))
 
 
-def products_of(tx: Tx, seller_uid: str) -> list[Product]:
-    rows = tx.all(
-        f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE seller_uid = ? ORDER BY id", (seller_uid,)
-    )
+def products_of(tx: Tx, seller_uid: str, for_update: bool = False) -> list[Product]:
+    """Return a seller's products; with `for_update`, lock them as `get_product` does."""
+    sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE seller_uid = ? ORDER BY id"
+    if for_update and tx.dialect == "postgresql":
+        sql += " FOR UPDATE"
+    rows = tx.all(sql, (seller_uid,))
     return [_product(row) for row in rows]
 
 

@@ -128,7 +128,7 @@ def delete_user(ctx: Context, cmd: c.DeleteUser) -> dict[str, Any]:
         repository.append_ledger(
             ctx.tx, ctx.req_id, ctx.now, "account_deleted", user.uid, deposit_delta=-user.deposit
         )
-    for product in repository.products_of(ctx.tx, user.uid):
+    for product in repository.products_of(ctx.tx, user.uid, for_update=True):
         repository.delete_product(ctx.tx, product.uid)
         repository.append_ledger(
             ctx.tx,

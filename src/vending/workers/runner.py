@@ -22,7 +22,7 @@ from vending.queues import fifo
 from vending.queues.bus import Bus, StatusEvent
 from vending.queues.names import ALL
 from vending.store import sessions
-from vending.store.database import Database, Tx
+from vending.store.database import ConflictError, Database, Tx
 from vending.workers import status
 from vending.workers.context import Context, FailureHook, Handler
 
@@ -105,6 +105,9 @@ class Lane:
                         result.events.append(self._apply_one(tx, request, now))
                 except AlreadyApplied:
                     skip.add(request.id)
+                except ConflictError:
+                    # The transaction is lost: the adapter runs the whole batch again.
+                    raise
                 except Exception as exc:
                     skip.add(request.id)
                     event = self._attempt_failed(tx, request, exc, now)

@@ -29,7 +29,7 @@ def _changed(ctx: Context, product: p.Product) -> None:
 def _owned_product(ctx: Context, seller_uid: str, product_uid: object) -> p.Product:
     product = None
     if isinstance(product_uid, str):
-        product = repository.get_product(ctx.tx, product_uid)
+        product = repository.get_product(ctx.tx, product_uid, for_update=True)
     if product is None:
         raise DomainError(Code.PRODUCT_NOT_FOUND, f"no product with id {product_uid!r}")
     p.require_owner(product, seller_uid)
@@ -113,7 +113,7 @@ def buy(ctx: Context, cmd: c.Buy) -> dict[str, Any]:
     if not isinstance(cmd.product_uid, str) or not cmd.product_uid:
         raise DomainError(Code.BAD_INPUT, "product_uid must be a non-empty string")
     amount = p.check_buy_amount(cmd.amount)
-    product = repository.get_product(ctx.tx, cmd.product_uid)
+    product = repository.get_product(ctx.tx, cmd.product_uid, for_update=True)
     if product is None:
         raise DomainError(Code.PRODUCT_NOT_FOUND, f"no product with id {cmd.product_uid!r}")
     sale = p.purchase(product, amount, user.deposit)
