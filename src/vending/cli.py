@@ -6,11 +6,13 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 import uvicorn
+from pydantic import ValidationError
 
 from vending.logs import configure
 from vending.settings import Settings, redact_url
@@ -19,27 +21,51 @@ log = logging.getLogger("vending")
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    """Return the settings: command-line values over `VENDING_*` variables over `.env`.
+
+    Raise click.UsageError naming the setting when a value is invalid.
+    """
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            variable = f"VENDING_{name.upper()}"
+            problems.append(f"invalid setting {name} ({variable}): {error['msg']}")
+        raise click.UsageError("; ".join(problems)) from None
 
 
 database_option = click.option(
-    "--database", help="Database URL: sqlite:///path/to/file.db or postgresql://host/db."
+    "--database",
+    help="Database URL: sqlite:///path/to/file.db or postgresql://user@host/db "
+    "[default: sqlite:///vending.db; env: VENDING_DATABASE].",
 )
 log_level_option = click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    help="Lowest level of the log lines printed.",
+    help="Lowest level of the log lines printed [default: info; env: VENDING_LOG_LEVEL].",
 )
 
 
 @click.group()
 @click.version_option(package_name="vending")
 def main() -> None:
-    """A vending machine service: a gateway, FIFO queues and workers."""
+    """A vending machine service: a gateway, FIFO queues and workers.
+
+    Every option can also be set with a VENDING_* environment variable or in a .env file in the
+    current directory; other settings (argon2 cost, timeouts, limits) exist only as variables.
+    """
 
 
-host_option = click.option("--host", help="Address to listen on [default: 127.0.0.1].")
-port_option = click.option("--port", type=int, help="TCP port to listen on [default: 8000].")
+host_option = click.option(
+    "--host", help="Address to listen on [default: 127.0.0.1; env: VENDING_HOST]."
+)
+port_option = click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on [default: 8000; env: VENDING_PORT].",
+)
 
 
 @main.command()
@@ -175,21 +201,30 @@ async def _serve(app: Any, settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=10,
+        log_config=None,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    if server.started:
+
+    async def announce_ready() -> None:
+        while not server.started:
+            await asyncio.sleep(0.01)
         log.info(
             "vending ready on http://%s:%d (database %s)",
             settings.host,
             _bound_port(server, settings),
             redact_url(settings.database),
         )
-    await task
+
+    announcer = asyncio.create_task(announce_ready())
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits this way when it cannot start, after logging why (a port in use).
+        pass
+    finally:
+        announcer.cancel()
     if not server.started:
-        sys.exit(1)
+        raise click.ClickException("the server did not start; the log line above says why")
 
 
 def _bound_port(server: uvicorn.Server, settings: Settings) -> int:
@@ -230,7 +265,15 @@ def audit(database: str | None, log_level: str | None) -> None:
     from vending.store import migrate
     from vending.store.audit import audit as run_audit
     from vending.store.connect import open_database
+    from vending.store.sqlite import sqlite_path
 
+    if settings.database.startswith("sqlite:"):
+        path = Path(sqlite_path(settings.database))
+        if not path.is_file():
+            raise click.UsageError(
+                f"no database file at {path.resolve()}: give the one the service uses "
+                "with --database sqlite:///path/to/file.db"
+            )
     store = open_database(settings.database, settings)
     migrate.upgrade(store)
     report = store.write_now(run_audit)

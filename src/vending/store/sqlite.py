@@ -8,6 +8,7 @@ which WAL lets run beside the writer.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -86,10 +87,16 @@ class SqliteDatabase:
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
+            try:
+                connection = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30
+                )
+                connection.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                raise ValueError(
+                    f"cannot open the SQLite database {os.path.abspath(self.path)}: {exc}; "
+                    "check that its folder exists and is writable"
+                ) from exc
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
             connection.execute("PRAGMA busy_timeout=30000")
             self._local.connection = connection
