@@ -29,7 +29,9 @@ class SeedClient:
 
     async def sign(self, action: str, username: str, password: str = "secret-pw") -> Any:
         """Register or log in (`action` is new_buyer, new_seller, buyer or seller); return `get`."""
-        answer = await self.call("/user", {"token": action, "username": username, "password": password})
+        answer = await self.call(
+            "/user", {"token": action, "username": username, "password": password}
+        )
         self.wsess_id = answer["wsess_id"]
         got = await self.call("/user", {"token": "get"})
         if "token" in got:
