@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from vending.gateway.app import Gateway, create_app
 from vending.gateway.auth import Authenticator
@@ -91,7 +91,7 @@ class Purger:
                 log.info("purged expired rows: %s", counts)
 
 
-def embedded_app(settings: Settings) -> Starlette:
+def embedded_app(settings: Settings) -> ASGIApp:
     """Return the whole system as one ASGI app: gateway, both workers, one SQLite file."""
     database = open_database(settings.database, settings)
     migrate.upgrade(database)

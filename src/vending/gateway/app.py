@@ -11,8 +11,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from vending.gateway.auth import Authenticator
+from vending.gateway.fastpath import SeedFastPath
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
@@ -49,9 +51,11 @@ def create_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     extra_routes: Sequence[BaseRoute] = (),
-) -> Starlette:
+) -> ASGIApp:
     """Build the ASGI app. `on_startup` and `on_shutdown` run in the app's lifespan, so that
-    whoever assembles the process (one process or many) decides what runs beside the gateway."""
+    whoever assembles the process (one process or many) decides what runs beside the gateway.
+
+    The busiest seed routes are answered by `SeedFastPath` before Starlette sees them."""
     seed = SeedProtocol(
         gateway.database, gateway.hub, gateway.sessions, gateway.auth, gateway.session_ttl_seconds
     )
@@ -83,4 +87,4 @@ def create_app(
         *extra_routes,
         Route("/{path:path}", no_content, methods=ANY_METHOD),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return SeedFastPath(Starlette(routes=routes, lifespan=lifespan), seed.endpoints())
