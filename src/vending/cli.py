@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 import uvicorn
+import uvloop
 
 from vending.logs import configure
 from vending.settings import Settings
@@ -46,13 +47,17 @@ def serve(host: str | None, port: int | None, database: str | None, log_level: s
     """Run the whole system in one process: gateway and both workers (embedded profile)."""
     settings = _settings(host=host, port=port, database=database, log_level=log_level)
     configure(settings.log_level)
+    from vending.memory import return_large_blocks_to_the_system
     from vending.runtime import embedded_app
 
+    return_large_blocks_to_the_system()
     try:
         app = embedded_app(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    asyncio.run(_serve(app, settings))
+    # uvicorn's `loop` setting applies only when uvicorn creates the loop, so create it here.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(app, settings))
 
 
 async def _serve(app: Any, settings: Settings) -> None:
@@ -270,8 +275,6 @@ def _loopback_address(url: str) -> tuple[str, int]:
 
 
 def _run_bench(options: Any, pid: int | None, spawn: bool) -> dict[str, Any]:
-    import uvloop
-
     from vending.bench import procstat, report
     from vending.bench.spawn import spawned_server
 
