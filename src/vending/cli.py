@@ -190,7 +190,7 @@ def audit(database: str | None, log_level: str | None) -> None:
     type=click.FloatRange(0, 1000),
     default=20.0,
     show_default=True,
-    help="Milliseconds between status polls of one operation.",
+    help="Milliseconds between status polls of one operation; the first poll is at once.",
 )
 @click.option(
     "--lost-after",
