@@ -53,7 +53,7 @@ def serve(host: str | None, port: int | None, database: str | None, log_level: s
     return_large_blocks_to_the_system()
     # The SQLite writer thread gives up the GIL around every statement. At Python's default
     # 5 ms switch interval it then waits up to 5 ms to get it back from the busy event loop,
-    # many times per batch; a shorter interval cuts that wait.
+    # many times per batch. A shorter interval cuts that wait.
     sys.setswitchinterval(settings.switch_interval_ms / 1000)
     try:
         app = embedded_app(settings)

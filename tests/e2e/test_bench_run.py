@@ -42,6 +42,7 @@ def test_bench_spawn_run_is_clean() -> None:
         "--products",
         "2",
     ]
+
     result = subprocess.run(
         command,
         env={**os.environ, **FAST_HASHING_ENV},
@@ -50,6 +51,7 @@ def test_bench_spawn_run_is_clean() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["pairs"] > 0
     assert figures["lost_total"] == 0

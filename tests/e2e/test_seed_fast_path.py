@@ -1,4 +1,4 @@
-"""Seed-protocol answers on the routes that the raw ASGI fast path serves."""
+"""Seed-protocol responses on the routes that the raw ASGI fast path serves."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class Connection:
         self.reconnects = 0
 
     async def post(self, path: str, body: Any) -> Any:
-        """POST `body` as JSON to `path`; return the decoded JSON answer of a 200 response."""
+        """POST `body` as JSON to `path` and return the decoded JSON body of a 200 response."""
         payload = _encode(body)
         request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
             path.encode(),
@@ -111,7 +111,7 @@ class Connection:
             self.close()
             raise HttpError(f"{path} timed out after {self._timeout} s") from None
         if status != 200:
-            raise HttpError(f"{path} answered HTTP {status}: {raw[:200]!r}")
+            raise HttpError(f"{path} returned HTTP {status}, expected 200: {raw[:200]!r}")
         return _decode(raw)
 
     async def _connected(self) -> _ResponseReader:

@@ -1,11 +1,11 @@
 """The benchmark's workload: set up a seller and buyers, run the buy loop, audit the result.
 
 Each buyer has its own keep-alive connection and loops: deposit one coin, poll its status, buy
-one item of a random product, poll its status. A status is polled as soon as the submit is
-answered, then every `poll` seconds, as the vendload driver does. An operation's latency runs
-from the moment its submit is sent to the moment a poll returns its final status. Only
-operations whose final status arrives inside the measured window count toward the rates and
-percentiles.
+one item of a random product, poll its status. A status is polled as soon as the response to
+the submit arrives, then every `poll` seconds, as the vendload driver does. An operation's
+latency runs from the moment its submit is sent to the moment a poll returns its final status.
+Only operations whose final status arrives inside the measured window count toward the rates
+and percentiles.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ NOT_YET = {"error": "status unavailable"}
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """What the benchmark does. Times are in seconds, money in cents."""
+    """Settings of one benchmark run. Times are in seconds, money in cents."""
 
     host: str
     port: int
@@ -49,7 +49,7 @@ class Options:
 
 @dataclass(slots=True)
 class Buyer:
-    """One simulated buyer and what the results it received say about its deposit."""
+    """One simulated buyer, and the deposit that the results it received imply."""
 
     username: str
     connection: Connection
@@ -202,7 +202,7 @@ class Bench:
     ) -> tuple[dict[str, Any] | None, float]:
         """Submit a queued request and poll until its final status; None when it is lost.
 
-        A lost request, a transport error or an unexpected answer makes the user's expected
+        A lost request, a transport error or an unexpected response makes the user's expected
         deposit uncertain, because the request may still take effect.
         """
         o = self.options
@@ -258,7 +258,7 @@ class Bench:
     # ------------------------------------------------------------ audit
 
     async def audit(self) -> dict[str, Any]:
-        """Compare each buyer's deposit and the total stock with what the results said."""
+        """Compare each buyer's deposit and the total stock with what the results imply."""
         mismatched: list[str] = []
         mismatched_certain: list[str] = []
         unreadable = 0

@@ -40,7 +40,7 @@ def listening_pid(port: int) -> int | None:
     """Return the pid of the process listening on TCP `port`, or None if none is visible.
 
     It finds the listening socket's inode in /proc/net/tcp and tcp6, then the process that
-    holds a descriptor to it. Processes of other users are skipped, since their fds cannot
+    has a descriptor open on it. Processes of other users are skipped, since their fds cannot
     be read.
     """
     inodes = _listening_inodes(port)

@@ -2,7 +2,7 @@
 
 Deposits, buys and status polls make up nearly all of the seed protocol's traffic. Routing them
 through Starlette's middleware, router and Request/Response objects costs more CPU than the
-work they do, so this layer answers them straight from the ASGI scope. The answers are the
+work they do, so this layer serves them straight from the ASGI scope. Its responses are the
 same bytes and headers that the Starlette routes of `SeedProtocol` send. Every other request,
 including the same paths with a method the protocol does not serve, goes to the wrapped app.
 """
@@ -56,18 +56,18 @@ class SeedFastPath:
         except _Disconnected:
             return
         if raw is None:
-            await _answer(send, _TOO_LARGE)
+            await _respond(send, _TOO_LARGE)
             return
 
         try:
-            answer = await endpoint(parse_call(raw, cookie))
+            body = await endpoint(parse_call(raw, cookie))
         except BadRequest as exc:
-            answer = encoded_error(str(exc))
+            body = encoded_error(str(exc))
         except Exception:
             log.exception("seed route %s failed", scope["path"])
             await _internal_error(send)
             return
-        await _answer(send, answer)
+        await _respond(send, body)
 
 
 async def _read_body(receive: Receive, declared_length: int) -> bytes | None:
@@ -98,7 +98,7 @@ def _body_of(message: Message) -> bytes:
     return body
 
 
-async def _answer(send: Send, body: bytes) -> None:
+async def _respond(send: Send, body: bytes) -> None:
     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", _JSON)]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

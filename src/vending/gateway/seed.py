@@ -157,7 +157,7 @@ def parse_call(raw: bytes, cookie_header: str | None) -> Call:
 
 
 Endpoint = Callable[[Call], Awaitable[bytes]]
-"""A seed-protocol route: takes the parsed call, returns the JSON body of its 200 answer."""
+"""A seed-protocol route: takes the parsed call, returns the JSON body of its 200 response."""
 
 
 class SeedProtocol:
@@ -178,7 +178,7 @@ class SeedProtocol:
         self._cookie_max_age = session_ttl_seconds
 
     def endpoints(self) -> dict[str, Endpoint]:
-        """Return the routes whose answers need no cookie, as functions of the parsed call."""
+        """Return the routes whose responses set no cookie, as functions of the parsed call."""
         return {
             "/deposit": self.deposit,
             "/sell": self.sell,
