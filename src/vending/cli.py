@@ -232,6 +232,7 @@ def bench(
 ) -> None:
     """Drive a running service with buyers looping deposit -> status -> buy -> status."""
     configure("WARNING")
+    from vending.bench.client import HttpError
     from vending.bench.load import Options, SetupError
     from vending.bench.spawn import SpawnError
 
@@ -248,6 +249,10 @@ def bench(
     )
     try:
         figures = _run_bench(options, pid, spawn)
+    except HttpError as exc:
+        raise click.ClickException(
+            f"{exc}. Start the service with `vending serve`, or pass --spawn."
+        ) from exc
     except (SetupError, SpawnError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     _print_figures(figures, json_path)

@@ -60,3 +60,15 @@ def test_bench_spawn_run_is_clean() -> None:
     assert figures["audit"]["items_bought"] >= figures["pairs"]
     assert figures["server"]["cpu_pct"] > 0
     assert figures["server"]["peak_rss_mib"] > 0
+
+
+def test_bench_without_server_says_so() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "vending", "bench", "--url", f"http://127.0.0.1:{port}"]
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert f"cannot connect to 127.0.0.1:{port}" in result.stderr
+    assert "--spawn" in result.stderr
+    assert "Traceback" not in result.stderr
