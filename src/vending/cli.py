@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 import uvicorn
+import uvloop
 from pydantic import ValidationError
 
 from vending.logs import configure
@@ -83,11 +86,25 @@ def serve(host: str | None, port: int | None, database: str | None, log_level: s
     configure(settings.log_level)
     from vending.runtime import embedded_app
 
+    _run_server(embedded_app, settings)
+
+
+def _run_server(build: Callable[[Settings], Any], settings: Settings) -> None:
+    """Build the app with `build(settings)` and serve it on uvloop until SIGINT or SIGTERM."""
+    from vending.memory import return_large_blocks_to_the_system
+
+    return_large_blocks_to_the_system()
+    # Worker threads (the SQLite writer, database drivers) give up the GIL around every
+    # statement. At Python's default 5 ms switch interval each then waits up to 5 ms to get it
+    # back from the busy event loop, many times per batch. A shorter interval cuts that wait.
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     try:
-        app = embedded_app(settings)
+        app = build(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    asyncio.run(_serve(app, settings))
+    # uvicorn's `loop` setting applies only when uvicorn creates the loop, so create it here.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(app, settings))
 
 
 def _absorb_signal(signum: int, frame: FrameType | None) -> None:
@@ -112,11 +129,7 @@ def gateway(
     configure(settings.log_level)
     from vending.runtime import gateway_app
 
-    try:
-        app = gateway_app(settings)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    asyncio.run(_serve(app, settings))
+    _run_server(gateway_app, settings)
 
 
 @main.command()
@@ -286,3 +299,158 @@ def audit(database: str | None, log_level: str | None) -> None:
     if not report.clean:
         sys.exit(1)
     click.echo("no differences")
+
+
+@main.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Base URL of the service; only loopback addresses are accepted.",
+)
+@click.option(
+    "-c",
+    "--buyers",
+    type=click.IntRange(1, 5000),
+    default=100,
+    show_default=True,
+    help="Concurrent buyers, each on its own keep-alive connection.",
+)
+@click.option(
+    "-d",
+    "--duration",
+    type=click.FloatRange(1, 600),
+    default=15.0,
+    show_default=True,
+    help="Measured window, in seconds.",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(0, 60),
+    default=2.0,
+    show_default=True,
+    help="Seconds of load before the window, not counted.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(0, 1000),
+    default=20.0,
+    show_default=True,
+    help="Milliseconds between status polls of one operation; the first poll is at once.",
+)
+@click.option(
+    "--lost-after",
+    type=click.FloatRange(10, 60000),
+    default=1000.0,
+    show_default=True,
+    help="Milliseconds after which an operation with no final status counts as lost.",
+)
+@click.option(
+    "--products",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Products the benchmark's seller creates.",
+)
+@click.option("--pid", type=int, help="Server process to watch [default: the one on the port].")
+@click.option(
+    "--spawn",
+    is_flag=True,
+    help="Start `vending serve` on a new SQLite file in a temporary folder, then stop it.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="Append the figures to this file as one JSON line.",
+)
+def bench(
+    url: str,
+    buyers: int,
+    duration: float,
+    warmup: float,
+    poll: float,
+    lost_after: float,
+    products: int,
+    pid: int | None,
+    spawn: bool,
+    json_path: str | None,
+) -> None:
+    """Drive a running service with buyers looping deposit -> status -> buy -> status."""
+    configure("WARNING")
+    from vending.bench.client import HttpError
+    from vending.bench.load import Options, SetupError
+    from vending.bench.spawn import SpawnError
+
+    host, port = _loopback_address(url)
+    options = Options(
+        host=host,
+        port=port,
+        buyers=buyers,
+        duration=duration,
+        warmup=warmup,
+        poll=poll / 1000,
+        lost_after=lost_after / 1000,
+        products=products,
+    )
+    try:
+        figures = _run_bench(options, pid, spawn)
+    except HttpError as exc:
+        raise click.ClickException(
+            f"{exc}. Start the service with `vending serve`, or pass --spawn."
+        ) from exc
+    except (SetupError, SpawnError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_figures(figures, json_path)
+    if figures["lost"] or not figures["audit"]["clean"]:
+        sys.exit(1)
+
+
+def _loopback_address(url: str) -> tuple[str, int]:
+    """Return the host and port of a loopback `http://` URL; raise UsageError for others."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "http" or not host:
+        raise click.UsageError(f"--url {url!r} is invalid: expected http://HOST:PORT")
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.UsageError(
+            f"--url host {host!r} is not a loopback address: the benchmark only targets "
+            "127.0.0.0/8, ::1 or localhost"
+        )
+    return host, parts.port or 80
+
+
+def _run_bench(options: Any, pid: int | None, spawn: bool) -> dict[str, Any]:
+    from vending.bench import procstat, report
+    from vending.bench.spawn import spawned_server
+
+    with contextlib.ExitStack() as stack:
+        if spawn:
+            pid = stack.enter_context(spawned_server(options.host, options.port))
+        elif pid is None:
+            pid = procstat.listening_pid(options.port)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            figures = runner.run(report.run(options, pid, sys.stderr))
+    return figures
+
+
+def _print_figures(figures: dict[str, Any], json_path: str | None) -> None:
+    import json
+
+    from vending.bench.report import format_figures
+
+    click.echo(format_figures(figures))
+    line = json.dumps(figures)
+    click.echo(line)
+    if json_path is not None:
+        with open(json_path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from vending.gateway.app import Gateway, create_app
 from vending.gateway.auth import Authenticator
@@ -139,7 +139,7 @@ def _ready_parts(settings: Settings, migrate_empty: bool) -> tuple[Database, Bus
 
 def _gateway_app(
     database: Database, bus: Bus, settings: Settings, workers: WorkerSet | None
-) -> Starlette:
+) -> ASGIApp:
     gateway = build_gateway(database, bus, settings)
     jobs = [purger(database, settings)]
     if isinstance(bus, PgBus):
@@ -177,7 +177,7 @@ async def _recheck(gateway: Gateway) -> None:
     await gateway.hub.recheck_pending(older_than=2.0)
 
 
-def embedded_app(settings: Settings) -> Starlette:
+def embedded_app(settings: Settings) -> ASGIApp:
     """Return the whole system as one ASGI app: gateway and both workers.
 
     Runs the migrations first, so that an empty database works at once.
@@ -189,7 +189,7 @@ def embedded_app(settings: Settings) -> Starlette:
     return _gateway_app(database, bus, settings, workers)
 
 
-def gateway_app(settings: Settings) -> Starlette:
+def gateway_app(settings: Settings) -> ASGIApp:
     """Return the gateway alone as an ASGI app; workers run in other processes."""
     database, bus = _ready_parts(settings, migrate_empty=False)
     return _gateway_app(database, bus, settings, None)

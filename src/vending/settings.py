@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(256, ge=1, description="requests a worker applies per transaction")
     max_attempts: int = Field(5, ge=1)
+    switch_interval_ms: float = Field(
+        0.5, gt=0, le=100, description="how often Python threads hand over the GIL, in ms"
+    )
 
     login_failures_per_account: int = Field(5, ge=1)
     login_failures_per_address: int = Field(50, ge=1)

@@ -13,9 +13,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp
 
 from vending.gateway import page
 from vending.gateway.auth import Authenticator
+from vending.gateway.fastpath import SeedFastPath
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
 from vending.gateway.rest.endpoints import RestApi
@@ -60,9 +62,11 @@ def create_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     extra_routes: Sequence[BaseRoute] = (),
-) -> Starlette:
+) -> ASGIApp:
     """Build the ASGI app. `on_startup` and `on_shutdown` run in the app's lifespan, so that
-    whoever assembles the process (one process or many) decides what runs beside the gateway."""
+    whoever assembles the process (one process or many) decides what runs beside the gateway.
+
+    The busiest seed routes are answered by `SeedFastPath` before Starlette sees them."""
     seed = SeedProtocol(
         gateway.database, gateway.hub, gateway.sessions, gateway.auth, gateway.session_ttl_seconds
     )
@@ -117,4 +121,5 @@ def create_app(
                 expose_headers=["Location", "Retry-After", "Preference-Applied"],
             )
         )
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    starlette = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return SeedFastPath(starlette, seed.endpoints())

@@ -63,6 +63,16 @@ class Status:
 
 
 @dataclass(slots=True)
+class _Kept:
+    """A status kept in memory still encoded: about a third of the size of a decoded Status."""
+
+    okey: str
+    wsess_id: str | None
+    kind: str
+    body: bytes
+
+
+@dataclass(slots=True)
 class Pending:
     okey: str
     wsess_id: str | None
@@ -92,13 +102,16 @@ class RequestHub:
         producer: Producer,
         bus: Bus,
         tokens: TokenCache,
-        memory_capacity: int = 200_000,
+        memory_capacity: int = 50_000,
     ) -> None:
+        """`memory_capacity` bounds the statuses kept in memory (about 300 bytes each); an
+        older status is read from the database. At 4,000 statuses a second, 50,000 cover the
+        last 12 seconds, far longer than clients take to poll."""
         self._database = database
         self._producer = producer
         self._tokens = tokens
         self._pending: dict[str, Pending] = {}
-        self._done: OrderedDict[str, Status] = OrderedDict()
+        self._done: OrderedDict[str, _Kept] = OrderedDict()
         self._capacity = memory_capacity
         self._listeners: list[EffectListener] = []
         bus.add_status_listener(self._on_statuses)
@@ -144,7 +157,10 @@ class RequestHub:
 
     def cached(self, req_id: str) -> Status | None:
         """Return the status held in memory, or None."""
-        return self._done.get(req_id)
+        kept = self._done.get(req_id)
+        if kept is None:
+            return None
+        return Status.from_stored(req_id, kept.okey, kept.wsess_id, kept.kind, kept.body)
 
     def is_pending(self, req_id: str) -> bool:
         """Return True while a request this gateway accepted has no status yet."""
@@ -157,7 +173,7 @@ class RequestHub:
 
     async def lookup(self, req_id: str) -> Status | None:
         """Return a request's status from memory or the database; None while it is queued."""
-        status = self._done.get(req_id)
+        status = self.cached(req_id)
         if status is not None or req_id in self._pending:
             return status
         stored = await self._database.read(lambda tx: fifo.get_status(tx, req_id))
@@ -169,7 +185,7 @@ class RequestHub:
 
     async def wait(self, req_id: str, timeout: float) -> Status | None:
         """Wait up to `timeout` seconds for a request's status; None when it is still queued."""
-        status = self._done.get(req_id)
+        status = self.cached(req_id)
         if status is not None:
             return status
         pending = self._pending.get(req_id)
@@ -217,7 +233,7 @@ class RequestHub:
                 event.req_id, event.okey, event.wsess_id, event.kind, event.body
             )
             if pending is not None:
-                self._remember(status)
+                self._remember(event)
                 for future in pending.waiters:
                     if not future.done():
                         future.set_result(status)
@@ -227,7 +243,7 @@ class RequestHub:
                 except Exception:
                     log.exception("status listener failed for request %s", event.req_id)
 
-    def _remember(self, status: Status) -> None:
-        self._done[status.req_id] = status
+    def _remember(self, event: StatusEvent) -> None:
+        self._done[event.req_id] = _Kept(event.okey, event.wsess_id, event.kind, event.body)
         while len(self._done) > self._capacity:
             self._done.popitem(last=False)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -48,6 +49,10 @@ SESSION_WAIT_SECONDS = 1.0
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+NOT_YET = _encode({"error": "status unavailable"})
+UNAUTHORIZED = _encode({"error": "UNAUTHORIZED"})
 
 
 def reply(data: Any) -> Response:
@@ -56,6 +61,10 @@ def reply(data: Any) -> Response:
 
 def error(message: str) -> Response:
     return reply({"error": message})
+
+
+def encoded_error(message: str) -> bytes:
+    return _encode({"error": message})
 
 
 def parse_number(value: object) -> object:
@@ -120,6 +129,37 @@ class Call:
     token: str | None
 
 
+def parse_call(raw: bytes, cookie_header: str | None) -> Call:
+    """Decode a seed-protocol body; the session id comes from the body, else the cookie.
+
+    Raise BadRequest, whose message is the protocol's `error` value, for a body that is not a
+    JSON object or that has a key the protocol does not allow.
+    """
+    if raw.strip():
+        try:
+            body = _decode(raw)
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"invalid JSON: {exc}") from None
+    else:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    for key in body:
+        if key not in ALLOWED_KEYS:
+            raise BadRequest(f"data key '{key}' not allowed")
+    wsess_id = body.get("wsess_id")
+    if not isinstance(wsess_id, str) or not wsess_id:
+        wsess_id = None
+        if cookie_header:
+            wsess_id = cookie_parser(cookie_header).get(COOKIE) or None
+    token = body.get("token")
+    return Call(body, wsess_id, token if isinstance(token, str) and token else None)
+
+
+Endpoint = Callable[[Call], Awaitable[bytes]]
+"""A seed-protocol route: takes the parsed call, returns the JSON body of its 200 response."""
+
+
 class SeedProtocol:
     """Endpoints of the seed protocol."""
 
@@ -137,9 +177,9 @@ class SeedProtocol:
         self._auth = auth
         self._cookie_max_age = session_ttl_seconds
 
-    def routes(self) -> list[Route]:
-        endpoints = {
-            "/user": self.user,
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Return the routes whose responses set no cookie, as functions of the parsed call."""
+        return {
             "/deposit": self.deposit,
             "/sell": self.sell,
             "/buy": self.buy,
@@ -148,41 +188,37 @@ class SeedProtocol:
             "/profile": self.profile,
             "/products": self.products,
         }
-        return [Route(path, self._guard(fn), methods=ANY_METHOD) for path, fn in endpoints.items()]
 
-    def _guard(self, endpoint: Any) -> Any:
+    def routes(self) -> list[Route]:
+        """Return every route of the protocol as Starlette routes."""
+        routes = [Route("/user", self._user_route, methods=ANY_METHOD)]
+        for path, endpoint in self.endpoints().items():
+            routes.append(Route(path, self._route_of(endpoint), methods=ANY_METHOD))
+        return routes
+
+    def _route_of(self, endpoint: Endpoint) -> Any:
         async def run(request: Request) -> Response:
             try:
                 call = await self._parse(request)
             except BadRequest as exc:
                 return error(str(exc))
-            response: Response = await endpoint(request, call)
-            return response
+            return Response(await endpoint(call), media_type="application/json")
 
         return run
+
+    async def _user_route(self, request: Request) -> Response:
+        try:
+            call = await self._parse(request)
+        except BadRequest as exc:
+            return error(str(exc))
+        return await self.user(request, call)
 
     async def _parse(self, request: Request) -> Call:
         try:
             raw = await read_body(request)
         except BodyTooLarge:
             raise BadRequest("body too large") from None
-        if raw.strip():
-            try:
-                body = msgspec.json.decode(raw)
-            except msgspec.DecodeError as exc:
-                raise BadRequest(f"invalid JSON: {exc}") from None
-        else:
-            body = {}
-        if not isinstance(body, dict):
-            raise BadRequest("body must be a JSON object")
-        for key in body:
-            if key not in ALLOWED_KEYS:
-                raise BadRequest(f"data key '{key}' not allowed")
-        wsess_id = body.get("wsess_id")
-        if not isinstance(wsess_id, str) or not wsess_id:
-            wsess_id = request.cookies.get(COOKIE) or None
-        token = body.get("token")
-        return Call(body, wsess_id, token if isinstance(token, str) and token else None)
+        return parse_call(raw, request.headers.get("cookie"))
 
     # ------------------------------------------------------------ /user
 
@@ -265,9 +301,9 @@ class SeedProtocol:
 
     # ------------------------------------------------------------ queued requests
 
-    async def _submit(self, call: Call, build: Any) -> Response:
+    async def _submit(self, call: Call, build: Any) -> bytes:
         if call.wsess_id is None or call.token is None:
-            return error("UNAUTHORIZED")
+            return UNAUTHORIZED
         record = await self._sessions.get(call.wsess_id, call.token)
         if record is not None and record.token == call.token and record.uid is not None:
             uid, token_hash = record.uid, hash_token(call.token)
@@ -276,13 +312,13 @@ class SeedProtocol:
             uid = record.uid if record is not None and record.uid else f"wsess:{call.wsess_id}"
             token_hash = ""
         req_id = await self._hub.submit(build(uid, token_hash), uid, call.wsess_id)
-        return reply({"req_id": req_id})
+        return b'{"req_id":"%s"}' % req_id.encode()
 
-    async def deposit(self, request: Request, call: Call) -> Response:
+    async def deposit(self, call: Call) -> bytes:
         amount = parse_number(call.body.get("amount"))
         return await self._submit(call, lambda uid, th: c.Deposit(uid, th, amount))
 
-    async def sell(self, request: Request, call: Call) -> Response:
+    async def sell(self, call: Call) -> bytes:
         body = call.body
         cost = parse_number(body["cost"]) if "cost" in body else None
         amount = parse_number(body["amount"]) if "amount" in body else None
@@ -300,35 +336,35 @@ class SeedProtocol:
             ),
         )
 
-    async def buy(self, request: Request, call: Call) -> Response:
+    async def buy(self, call: Call) -> bytes:
         amount = parse_number(call.body.get("amount"))
         product_uid = call.body.get("product_uid")
         return await self._submit(call, lambda uid, th: c.Buy(uid, th, product_uid, amount))
 
-    async def reset(self, request: Request, call: Call) -> Response:
+    async def reset(self, call: Call) -> bytes:
         return await self._submit(call, lambda uid, th: c.Reset(uid, th))
 
     # ------------------------------------------------------------ reads
 
-    async def _reader(self, call: Call) -> SessionRecord | Response:
+    async def _reader(self, call: Call) -> SessionRecord | bytes:
         """Return the caller's session, or the error answer the protocol gives for reads."""
         record = await self._sessions.get(call.wsess_id, call.token) if call.wsess_id else None
         if record is not None and record.token is not None:
             if call.token != record.token or await self._auth.resolve(record.token) is None:
-                return error("UNAUTHORIZED")
+                return UNAUTHORIZED
             return record
         if call.token is not None and await self._has_ended(call.token):
-            return error("UNAUTHORIZED")
+            return UNAUTHORIZED
         if record is not None:
             deadline = time.monotonic() + SESSION_WAIT_SECONDS
             fresh = await self._wait_for_token(record, deadline)
             if fresh is not None and fresh.token is not None:
                 if call.token != fresh.token:
-                    return error("UNAUTHORIZED")
+                    return UNAUTHORIZED
                 return fresh
         else:
             await asyncio.sleep(SESSION_WAIT_SECONDS)
-        return error("TIMEOUT")
+        return encoded_error("TIMEOUT")
 
     async def _has_ended(self, token: str) -> bool:
         """Return True when `token` was issued and has since ended or expired.
@@ -341,29 +377,29 @@ class SeedProtocol:
         token_hash = hash_token(token)
         return await self._database.read(lambda tx: repository.token_exists(tx, token_hash))
 
-    async def req_status(self, request: Request, call: Call) -> Response:
+    async def req_status(self, call: Call) -> bytes:
         req_id = call.body.get("req_id")
         record = await self._reader(call)
-        if isinstance(record, Response):
+        if isinstance(record, bytes):
             return record
         if not isinstance(req_id, str):
-            return error("status unavailable")
+            return NOT_YET
         status = self._hub.cached(req_id)
         if status is None and not self._hub.is_pending(req_id):
             status = await self._hub.lookup(req_id)
         if status is None or status.wsess_id != record.wsess_id:
-            return error("status unavailable")
-        return reply(format_status(status))
+            return NOT_YET
+        return _encode(format_status(status))
 
-    async def profile(self, request: Request, call: Call) -> Response:
+    async def profile(self, call: Call) -> bytes:
         record = await self._reader(call)
-        if isinstance(record, Response):
+        if isinstance(record, bytes):
             return record
         uid = record.uid or ""
         user = await self._database.read(lambda tx: repository.get_user(tx, uid))
         if user is None:
-            return error("UNAUTHORIZED")
-        return reply(
+            return UNAUTHORIZED
+        return _encode(
             {
                 "uid": user.uid,
                 "username": user.username,
@@ -372,16 +408,16 @@ class SeedProtocol:
             }
         )
 
-    async def products(self, request: Request, call: Call) -> Response:
+    async def products(self, call: Call) -> bytes:
         if call.token is not None:
             record = await self._reader(call)
-            if isinstance(record, Response):
+            if isinstance(record, bytes):
                 return record
         seller = call.body.get("uid")
         if seller is not None and not isinstance(seller, str):
-            return error("uid must be a string")
+            return encoded_error("uid must be a string")
         rows = await self._database.read(lambda tx: repository.list_products(tx, seller))
-        return reply(
+        return _encode(
             [
                 {
                     "product_uid": p.uid,

@@ -1,0 +1,1 @@
+"""`vending bench`: a load driver for a running service, speaking the seed protocol."""
