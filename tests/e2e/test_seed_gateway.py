@@ -93,6 +93,17 @@ async def test_invalid_json(http: httpx.AsyncClient, path: str, raw: bytes) -> N
 
 
 @pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("field", ["username", "amount", "product_uid"])
+async def test_deeply_nested_json(http: httpx.AsyncClient, path: str, field: str) -> None:
+    depth = 5000
+    raw = f'{{"{field}": {"[" * depth}{"]" * depth}}}'.encode()
+    assert len(raw) < LIMIT
+    response = await http.post(path, content=raw)
+    assert response.status_code == 200
+    assert response.json() == {"error": "invalid JSON: nested too deeply"}
+
+
+@pytest.mark.parametrize("path", ROUTES)
 @pytest.mark.parametrize("raw", [b"null", b"0", b'"str"', b"[1]", b"true", b"[]"])
 async def test_body_must_be_object(http: httpx.AsyncClient, path: str, raw: bytes) -> None:
     response = await http.post(path, content=raw)

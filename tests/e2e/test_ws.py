@@ -149,6 +149,10 @@ def test_failed_request_has_code_and_detail(client: TestClient) -> None:
         ('{"op": "buy", "product_id": 7, "amount": 1}', "product_id"),
         ('{"op": "update_product", "id": "x"}', "product_name, cost or amount_available"),
         ('{"op": "update_product", "id": "x", "cost": null}', "cost must not be null"),
+        ('{"op": "deposit", "coin": 1e400}', "Number out of range"),
+        ('{"op": "deposit", "coin": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        ('{"op": "fly", "x": ' + "[" * 5000 + "]" * 5000 + "}", "invalid message"),
+        ("[" * 5000 + "]" * 5000, "Expected `object`, got `array`"),
     ],
 )
 def test_bad_message_named_and_connection_kept(client: TestClient, text: str, fault: str) -> None:

@@ -171,6 +171,10 @@ class SeedProtocol:
                 body = msgspec.json.decode(raw)
             except msgspec.DecodeError as exc:
                 raise BadRequest(f"invalid JSON: {exc}") from None
+            except RecursionError:
+                # msgspec decodes nested arrays and objects recursively, so a body nested
+                # deeper than Python's recursion limit cannot be read.
+                raise BadRequest("invalid JSON: nested too deeply") from None
         else:
             body = {}
         if not isinstance(body, dict):
