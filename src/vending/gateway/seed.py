@@ -45,7 +45,9 @@ ALLOWED_KEYS = frozenset(
 )
 COOKIE = "wsess_id"
 SESSION_WAIT_SECONDS = 1.0
-ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+"""The methods of RFC 9110 and PATCH; HEAD comes with GET. Starlette answers any other method
+with a plain-text 405."""
 
 _encode = msgspec.json.Encoder().encode
 
