@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -263,6 +264,23 @@ def test_logout_ends_session(client: TestClient) -> None:
     with client.websocket_connect("/ws") as later:
         later.send_json({"op": "auth", "token": token})
         assert later.receive_json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_expired_token_signs_out(settings: Settings) -> None:
+    settings.token_ttl_seconds = 1
+    with TestClient(embedded_app(settings)) as client:
+        token = sign_up(client, "buyer", "edna")
+        with client.websocket_connect("/ws") as ws:
+            authenticate(ws, token)
+            time.sleep(1.2)
+            ws.send_json({"op": "status", "req_id": "after-expiry"})
+
+            signed_out = ws.receive_json()
+            assert signed_out["type"] == "signed_out"
+            assert signed_out["detail"] == "the token has expired; sign in again"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 4001
 
 
 def test_queued_status_pushed_later(client: TestClient, settings: Settings) -> None:
