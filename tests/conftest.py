@@ -7,6 +7,7 @@ skipped, with the reason, when VENDING_TEST_POSTGRES_URL is unset or unreachable
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from asgi_lifespan import LifespanManager
 from tests import postgres
 from vending.runtime import embedded_app
 from vending.settings import Settings
+
+# `vending serve` shortens the GIL switch interval (see `vending.cli._run_server`): database
+# threads give up the GIL around every statement and otherwise wait up to 5 ms to get it back
+# from a busy event loop. Tests run the app in this process, so they do the same.
+sys.setswitchinterval(Settings().switch_interval_ms / 1000)
 
 FAST_HASHING = {
     "argon2_time_cost": 1,

@@ -96,6 +96,8 @@ async def test_product_validation(http: httpx.AsyncClient) -> None:
         ({**good, "amount_available": True}, 422, "BAD_INPUT", "amount_available"),
         ({**good, "amount_available": -1}, 422, "BAD_INPUT", "amount_available"),
         ({**good, "product_name": ""}, 422, "BAD_INPUT", "product_name"),
+        ({**good, "product_name": "Gum\x00"}, 422, "BAD_INPUT", "product_name"),
+        ({**good, "product_name": "\x1b[31mGum"}, 422, "BAD_INPUT", "product_name"),
         ({**good, "amount": 5}, 422, "BAD_INPUT", "amount"),
         ({"cost": 15, "amount_available": 5}, 422, "BAD_INPUT", "product_name"),
     ]

@@ -160,6 +160,10 @@ async def test_unknown_paths_and_methods(http: httpx.AsyncClient) -> None:
     wrong = await http.delete(f"{API}/deposit")
     assert_problem(wrong, 405, "METHOD_NOT_ALLOWED")
     assert wrong.headers["allow"] == "POST"
+    for method in ("TRACE", "CONNECT"):
+        other = await http.request(method, f"{API}/deposit")
+        assert_problem(other, 405, "METHOD_NOT_ALLOWED")
+        assert_problem(await http.request(method, f"{API}/nothing"), 404, "NOT_FOUND")
     seed_other = await http.get("/something-else")
     assert seed_other.status_code == 204
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.e2e.rest_client import (
@@ -221,3 +223,18 @@ async def test_failed_logins_are_limited(http: httpx.AsyncClient) -> None:
     )
     assert other.status_code == 201
     await login(http, "buyer", "nina")
+
+
+async def test_concurrent_failed_logins_are_limited(http: httpx.AsyncClient) -> None:
+    await create_user(http, "buyer", "olga")
+    wrong = [{"username": "olga", "password": f"wrong-pw-{i}", "role": "buyer"} for i in range(20)]
+
+    responses = await asyncio.gather(*(http.post(f"{API}/auth/login", json=w) for w in wrong))
+
+    codes = [response.json()["code"] for response in responses]
+    assert codes.count("INVALID_CREDENTIALS") == 5
+    assert codes.count("TOO_MANY_ATTEMPTS") == 15
+    limited = await http.post(
+        f"{API}/auth/login", json={"username": "olga", "password": PASSWORD, "role": "buyer"}
+    )
+    assert_problem(limited, 429, "TOO_MANY_ATTEMPTS")

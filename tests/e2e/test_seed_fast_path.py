@@ -72,7 +72,7 @@ async def test_empty_body_allowed_on_products(http: httpx.AsyncClient) -> None:
 
 
 async def test_method_outside_protocol_goes_to_starlette(http: httpx.AsyncClient) -> None:
-    response = await http.request("TRACE", "/deposit")
+    response = await http.request("PROPFIND", "/deposit")
     assert response.status_code == 405
 
 

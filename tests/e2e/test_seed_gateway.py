@@ -22,14 +22,16 @@ async def http(transport: httpx.ASGITransport) -> AsyncIterator[httpx.AsyncClien
 
 
 @pytest.mark.parametrize("path", ["/nope", "/user/", "/USER", "/products/1", "/buy/x"])
-@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "TRACE"])
 async def test_unknown_route_is_204(http: httpx.AsyncClient, path: str, method: str) -> None:
     response = await http.request(method, path, content=b'{"token": "get"}')
     assert response.status_code == 204
     assert response.content == b""
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+)
 async def test_any_method_reaches_route(http: httpx.AsyncClient, method: str) -> None:
     response = await http.request(method, "/products", content=b"{}")
     assert response.status_code == 200
@@ -90,6 +92,17 @@ async def test_invalid_json(http: httpx.AsyncClient, path: str, raw: bytes) -> N
     answer = response.json()
     assert list(answer) == ["error"]
     assert answer["error"].startswith("invalid JSON")
+
+
+@pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("field", ["username", "amount", "product_uid"])
+async def test_deeply_nested_json(http: httpx.AsyncClient, path: str, field: str) -> None:
+    depth = 5000
+    raw = f'{{"{field}": {"[" * depth}{"]" * depth}}}'.encode()
+    assert len(raw) < LIMIT
+    response = await http.post(path, content=raw)
+    assert response.status_code == 200
+    assert response.json() == {"error": "invalid JSON: nested too deeply"}
 
 
 @pytest.mark.parametrize("path", ROUTES)

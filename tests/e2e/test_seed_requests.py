@@ -115,6 +115,8 @@ async def test_sell_wrong_cost(seed_client: Callable[[], SeedClient], cost: Any)
         {"product_name": "", "cost": 35, "amount": 1},
         {"product_name": "x" * 65, "cost": 35, "amount": 1},
         {"product_name": 5, "cost": 35, "amount": 1},
+        {"product_name": "Co\x00la", "cost": 35, "amount": 1},
+        {"product_name": "Cola\n", "cost": 35, "amount": 1},
         {"cost": 35, "amount": 1},
         {"product_name": "Cola", "amount": 1},
         {"product_name": "Cola", "cost": 35},

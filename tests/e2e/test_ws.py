@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -149,6 +150,10 @@ def test_failed_request_has_code_and_detail(client: TestClient) -> None:
         ('{"op": "buy", "product_id": 7, "amount": 1}', "product_id"),
         ('{"op": "update_product", "id": "x"}', "product_name, cost or amount_available"),
         ('{"op": "update_product", "id": "x", "cost": null}', "cost must not be null"),
+        ('{"op": "deposit", "coin": 1e400}', "Number out of range"),
+        ('{"op": "deposit", "coin": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        ('{"op": "fly", "x": ' + "[" * 5000 + "]" * 5000 + "}", "invalid message"),
+        ("[" * 5000 + "]" * 5000, "Expected `object`, got `array`"),
     ],
 )
 def test_bad_message_named_and_connection_kept(client: TestClient, text: str, fault: str) -> None:
@@ -259,6 +264,23 @@ def test_logout_ends_session(client: TestClient) -> None:
     with client.websocket_connect("/ws") as later:
         later.send_json({"op": "auth", "token": token})
         assert later.receive_json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_expired_token_signs_out(settings: Settings) -> None:
+    settings.token_ttl_seconds = 1
+    with TestClient(embedded_app(settings)) as client:
+        token = sign_up(client, "buyer", "edna")
+        with client.websocket_connect("/ws") as ws:
+            authenticate(ws, token)
+            time.sleep(1.2)
+            ws.send_json({"op": "status", "req_id": "after-expiry"})
+
+            signed_out = ws.receive_json()
+            assert signed_out["type"] == "signed_out"
+            assert signed_out["detail"] == "the token has expired; sign in again"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 4001
 
 
 def test_queued_status_pushed_later(client: TestClient, settings: Settings) -> None:

@@ -42,6 +42,14 @@ def test_name_rejected(name: object) -> None:
     assert code_of(lambda: check_name(name)) is Code.BAD_INPUT
 
 
+@pytest.mark.parametrize("name", ["Co\x00la", "Cola\n", "\x1b[2J", "Cola\x7f", "Cola\x85"])
+def test_name_with_control_character(name: str) -> None:
+    with pytest.raises(DomainError) as raised:
+        check_name(name)
+    assert raised.value.code is Code.BAD_INPUT
+    assert raised.value.detail == "product_name must not contain control characters"
+
+
 @pytest.mark.parametrize("cost", [5, 35, COST_MAX])
 def test_cost_accepted(cost: int) -> None:
     assert check_cost(cost) == cost

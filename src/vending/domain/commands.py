@@ -32,7 +32,11 @@ class Register:
 
 @dataclass(slots=True)
 class Login:
-    """Sign in to an existing account with a password verifier computed by the gateway."""
+    """Sign in to an existing account with a password verifier computed by the gateway.
+
+    `failures_per_account` and `failures_per_address` are the failed-login limits the worker
+    enforces (0: no limit).
+    """
 
     uid: str
     verifier: str | None
@@ -41,6 +45,8 @@ class Login:
     client_addr: str = ""
     rejected: str | None = None
     detail: str | None = None
+    failures_per_account: int = 0
+    failures_per_address: int = 0
 
 
 @dataclass(slots=True)

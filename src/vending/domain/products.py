@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vending.domain.coins import change_for
 from vending.domain.errors import Code, DomainError
 
 NAME_MAX_LENGTH = 64
+NAME_PATTERN = re.compile(r"[^\x00-\x1f\x7f-\x9f]*")
+"""A product name contains no control characters (Unicode category Cc): no NUL, newline or
+terminal escape reaches the pages and logs that show it."""
 COST_MAX = 1_000_000
 AMOUNT_MAX = 1_000_000_000
 
@@ -38,11 +42,14 @@ def _is_int(value: object) -> bool:
 
 
 def check_name(value: object) -> str:
-    """Return a product name of 1 to 64 characters; raise BAD_INPUT otherwise."""
+    """Return a product name of 1 to 64 characters and no control characters; raise BAD_INPUT
+    otherwise."""
     if not isinstance(value, str) or not 1 <= len(value) <= NAME_MAX_LENGTH:
         raise DomainError(
             Code.BAD_INPUT, f"product_name must be a string of 1 to {NAME_MAX_LENGTH} characters"
         )
+    if not NAME_PATTERN.fullmatch(value):
+        raise DomainError(Code.BAD_INPUT, "product_name must not contain control characters")
     return value
 
 

@@ -10,6 +10,8 @@ from vending.domain.errors import Code, DomainError
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 PASSWORD_MAX_LENGTH = 128
+LOGIN_FAILURE_WINDOW_MS = 60_000
+"""Failed logins count against the login limits for this long, in milliseconds."""
 
 
 class Role(StrEnum):

@@ -10,6 +10,7 @@ from typing import TypeVar
 from vending.domain import commands as c
 from vending.domain.errors import Code, DomainError
 from vending.domain.users import (
+    LOGIN_FAILURE_WINDOW_MS,
     PASSWORD_MAX_LENGTH,
     USERNAME_PATTERN,
     Role,
@@ -142,6 +143,8 @@ class Authenticator:
                 token_hash=hash_token(token),
                 expires_at=now_ms() + self._token_ttl_ms,
                 client_addr=client_addr,
+                failures_per_account=self._failures_per_account,
+                failures_per_address=self._failures_per_address,
             ),
             token,
             wsess_id,
@@ -173,7 +176,9 @@ class Authenticator:
             return DomainError(
                 Code.INVALID_PASSWORD, f"password must be 1 to {PASSWORD_MAX_LENGTH} characters"
             )
-        since = now_ms() - 60_000
+        # This check saves the password hash of a login that is sure to fail. The gatekeeper
+        # checks again, because logins sent at once all pass here before a failure is recorded.
+        since = now_ms() - LOGIN_FAILURE_WINDOW_MS
         by_account, by_address = await self._database.read(
             lambda tx: repository.count_login_failures(tx, uid, client_addr, since)
         )

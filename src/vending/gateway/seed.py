@@ -46,7 +46,9 @@ ALLOWED_KEYS = frozenset(
 )
 COOKIE = "wsess_id"
 SESSION_WAIT_SECONDS = 1.0
-ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+"""The methods of RFC 9110 and PATCH; HEAD comes with GET. Starlette answers any other method
+with a plain-text 405."""
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -140,6 +142,10 @@ def parse_call(raw: bytes, cookie_header: str | None) -> Call:
             body = _decode(raw)
         except msgspec.DecodeError as exc:
             raise BadRequest(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            # msgspec decodes nested arrays and objects recursively, so a body nested deeper
+            # than Python's recursion limit cannot be read.
+            raise BadRequest("invalid JSON: nested too deeply") from None
     else:
         body = {}
     if not isinstance(body, dict):

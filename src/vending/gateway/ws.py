@@ -23,7 +23,7 @@ from vending.domain import commands as c
 from vending.gateway import ws_messages as m
 from vending.gateway.auth import Authenticator
 from vending.gateway.hub import RequestHub, Status, new_req_id
-from vending.gateway.tokens import hash_token
+from vending.gateway.tokens import hash_token, now_ms
 from vending.gateway.views import problem_view, product_view, status_view
 from vending.queues import fifo
 from vending.queues.bus import StatusEvent
@@ -56,6 +56,7 @@ class Connection:
         self.uid: str | None = None
         self.token_hash = ""
         self.close_code: int | None = None
+        self.expiry: asyncio.TimerHandle | None = None
 
     def push(self, message: dict[str, Any]) -> None:
         """Queue `message` for sending. A client that leaves too many messages unread is closed."""
@@ -166,7 +167,15 @@ class LiveSessions:
         else:
             await self._submit(connection, message)
 
+    def _expire(self, connection: Connection) -> None:
+        """Sign out a connection whose token has just expired."""
+        log.info("ws %s: token of %s expired, closing", connection.id, connection.uid)
+        connection.push({"type": "signed_out", "detail": "the token has expired; sign in again"})
+        connection.close(CLOSE_SIGNED_OUT)
+
     def _forget(self, connection: Connection) -> None:
+        if connection.expiry is not None:
+            connection.expiry.cancel()
         self.connections.discard(connection)
         if connection.uid is not None:
             peers = self.by_account.get(connection.uid)
@@ -190,7 +199,7 @@ class LiveSessions:
         if info is not None:
             uid = info.uid
             user = await self.database.read(lambda tx: repository.get_user(tx, uid))
-        if user is None:
+        if info is None or user is None:
             self._error(
                 connection, message.ref, UNAUTHORIZED, "the token is invalid, ended or expired"
             )
@@ -198,6 +207,8 @@ class LiveSessions:
         connection.uid = user.uid
         connection.token_hash = hash_token(message.token)
         self.by_account.setdefault(user.uid, set()).add(connection)
+        delay = max(0.0, (info.expires_at - now_ms()) / 1000)
+        connection.expiry = asyncio.get_running_loop().call_later(delay, self._expire, connection)
         log.info("ws %s signed in as %s", connection.id, user.uid)
         connection.push(
             {

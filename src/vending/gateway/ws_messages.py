@@ -127,11 +127,18 @@ def decode(text: str) -> ClientMessage:
         raise _explain(text, exc) from None
     except msgspec.DecodeError as exc:
         raise BadMessage(f"message is not valid JSON: {exc}") from None
+    except RecursionError:
+        # The untyped fields (`coin`, `amount`, ...) decode nested values recursively.
+        raise BadMessage("message is not valid JSON: nested too deeply") from None
 
 
 def _explain(text: str, exc: msgspec.ValidationError) -> BadMessage:
     """Return a BadMessage for JSON that is not a valid message, naming the op or field."""
-    raw = _decode_any(text)
+    try:
+        raw = _decode_any(text)
+    except (msgspec.DecodeError, RecursionError):
+        # Untyped decoding fails too, on a number out of range or on deep nesting.
+        return BadMessage(f"invalid message: {exc}")
     if not isinstance(raw, dict):
         return BadMessage("message must be a JSON object")
     ref = raw.get("ref")

@@ -51,6 +51,16 @@ def conninfo(url: str) -> str:
     raise ValueError(f"invalid PostgreSQL URL {url!r}: expected postgresql://user@host/db")
 
 
+def _without_nul(value: Any) -> Any:
+    """Replace NUL characters, which PostgreSQL text cannot hold, with U+FFFD.
+
+    Client input reaches queries as ids to look up (session ids, request ids, product ids).
+    No stored id contains U+FFFD, so such a lookup finds nothing, as it would on SQLite, instead
+    of failing. Stored names are validated first and never contain control characters.
+    """
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 class PostgresTx:
     """A transaction on one pooled psycopg connection."""
 
@@ -61,6 +71,8 @@ class PostgresTx:
         self._savepoints = 0
 
     def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        if any(isinstance(value, str) and "\x00" in value for value in params):
+            params = [_without_nul(value) for value in params]
         try:
             return self._cursor.execute(to_pyformat(sql), params)
         except _CONFLICTS as exc:

@@ -8,7 +8,13 @@ from typing import Any
 from vending.domain import commands as c
 from vending.domain.coins import change_for, check_coin
 from vending.domain.errors import Code, DomainError
-from vending.domain.users import Role, check_username, parse_role, require_role
+from vending.domain.users import (
+    LOGIN_FAILURE_WINDOW_MS,
+    Role,
+    check_username,
+    parse_role,
+    require_role,
+)
 from vending.store import repository, sessions
 from vending.workers.context import Context, FailureHook, Handler, authorize
 
@@ -51,8 +57,24 @@ def register(ctx: Context, cmd: c.Register) -> dict[str, Any]:
     }
 
 
+def _check_login_limits(ctx: Context, cmd: c.Login) -> None:
+    """Raise TOO_MANY_ATTEMPTS when the account or the client address is at its limit.
+
+    One account's logins are applied one at a time, so the count includes every earlier one.
+    """
+    since = ctx.now - LOGIN_FAILURE_WINDOW_MS
+    by_account, by_address = repository.count_login_failures(
+        ctx.tx, cmd.uid, cmd.client_addr, since
+    )
+    account_limited = 0 < cmd.failures_per_account <= by_account
+    address_limited = 0 < cmd.failures_per_address <= by_address
+    if account_limited or address_limited:
+        raise DomainError(Code.TOO_MANY_ATTEMPTS, "too many failed logins; retry in a minute")
+
+
 def login(ctx: Context, cmd: c.Login) -> dict[str, Any]:
     _reject_if_flagged(cmd.rejected, cmd.detail)
+    _check_login_limits(ctx, cmd)
     user = repository.get_user(ctx.tx, cmd.uid)
     if user is None:
         raise DomainError(Code.INVALID_ROLE_USERNAME, "no account with that role and username")

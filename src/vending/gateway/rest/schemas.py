@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from vending.domain.products import AMOUNT_MAX, COST_MAX, NAME_MAX_LENGTH
+from vending.domain.products import AMOUNT_MAX, COST_MAX, NAME_MAX_LENGTH, NAME_PATTERN
 from vending.domain.users import PASSWORD_MAX_LENGTH, USERNAME_PATTERN
 
 Username = Annotated[
@@ -32,7 +32,15 @@ Password = Annotated[
     ),
 ]
 RoleName = Literal["buyer", "seller"]
-ProductName = Annotated[str, Meta(min_length=1, max_length=NAME_MAX_LENGTH)]
+ProductName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        pattern=f"^{NAME_PATTERN.pattern}$",
+        description="no control characters",
+    ),
+]
 Cost = Annotated[
     int, Meta(ge=5, le=COST_MAX, multiple_of=5, description="price of one item in cents")
 ]
