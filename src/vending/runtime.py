@@ -62,6 +62,7 @@ def build_gateway(database: Database, bus: Bus, settings: Settings) -> Gateway:
         hasher,
         settings.session_ttl_seconds,
         request_wait_seconds=settings.request_wait_seconds,
+        status_poll_wait_seconds=settings.status_poll_wait_ms / 1000,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         cors_origins=settings.cors_origins,
     )

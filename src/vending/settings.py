@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(60.0, gt=0)
 
     request_wait_seconds: float = Field(5.0, ge=0, description="REST: wait for a result")
+    status_poll_wait_ms: float = Field(
+        25.0, ge=0, le=1000, description="seed /req_status: wait for a queued request's status"
+    )
     sqlite_synchronous: Literal["full", "normal", "off"] = "full"
     pg_pool_size: int = Field(8, ge=1, description="PostgreSQL connections per process")
     poll_interval_seconds: float = Field(

@@ -17,11 +17,12 @@ from starlette.types import ASGIApp
 
 from vending.gateway import page
 from vending.gateway.auth import Authenticator
-from vending.gateway.fastpath import SeedFastPath
+from vending.gateway.fastpath import RestFastPath, SeedFastPath
 from vending.gateway.hub import RequestHub
 from vending.gateway.passwords import PasswordHasher
 from vending.gateway.rest.endpoints import RestApi
 from vending.gateway.rest.openapi import docs_routes
+from vending.gateway.rest.routes import dispatchers as rest_dispatchers
 from vending.gateway.rest.routes import operations
 from vending.gateway.rest.routes import routes as rest_routes
 from vending.gateway.seed import ANY_METHOD, SeedProtocol
@@ -44,6 +45,7 @@ class Gateway:
     hasher: PasswordHasher
     session_ttl_seconds: int
     request_wait_seconds: float = 5.0
+    status_poll_wait_seconds: float = 0.025
     idempotency_ttl_seconds: int = 24 * 3600
     cors_origins: list[str] = field(default_factory=list)
     ready_checks: list[Callable[[], bool]] = field(default_factory=list)
@@ -66,9 +68,15 @@ def create_app(
     """Build the ASGI app. `on_startup` and `on_shutdown` run in the app's lifespan, so that
     whoever assembles the process (one process or many) decides what runs beside the gateway.
 
-    The busiest seed routes are answered by `SeedFastPath` before Starlette sees them."""
+    The busiest seed routes, and the REST paths without parameters, are answered by
+    `SeedFastPath` and `RestFastPath` before Starlette's middleware and router see them."""
     seed = SeedProtocol(
-        gateway.database, gateway.hub, gateway.sessions, gateway.auth, gateway.session_ttl_seconds
+        gateway.database,
+        gateway.hub,
+        gateway.sessions,
+        gateway.auth,
+        gateway.session_ttl_seconds,
+        gateway.status_poll_wait_seconds,
     )
     rest = RestApi(
         gateway.database,
@@ -121,5 +129,7 @@ def create_app(
                 expose_headers=["Location", "Retry-After", "Preference-Applied"],
             )
         )
-    starlette = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    return SeedFastPath(starlette, seed.endpoints())
+    app: ASGIApp = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    if not gateway.cors_origins:
+        app = RestFastPath(app, rest_dispatchers(rest))
+    return SeedFastPath(app, seed.endpoints())

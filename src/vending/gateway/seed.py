@@ -176,12 +176,14 @@ class SeedProtocol:
         sessions: SessionManager,
         auth: Authenticator,
         session_ttl_seconds: int,
+        status_poll_wait_seconds: float = 0.025,
     ) -> None:
         self._database = database
         self._hub = hub
         self._sessions = sessions
         self._auth = auth
         self._cookie_max_age = session_ttl_seconds
+        self._status_poll_wait = status_poll_wait_seconds
 
     def endpoints(self) -> dict[str, Endpoint]:
         """Return the routes whose responses set no cookie, as functions of the parsed call."""
@@ -384,6 +386,13 @@ class SeedProtocol:
         return await self._database.read(lambda tx: repository.token_exists(tx, token_hash))
 
     async def req_status(self, call: Call) -> bytes:
+        """Return the status of one of the session's requests.
+
+        A request of this account that is still queued gets up to `status_poll_wait_seconds` to
+        finish before the answer is "status unavailable": a poll sent right after the submit
+        then returns the status instead of a miss, and clients poll less. The wait holds no
+        lock and no database connection.
+        """
         req_id = call.body.get("req_id")
         record = await self._reader(call)
         if isinstance(record, bytes):
@@ -391,7 +400,10 @@ class SeedProtocol:
         if not isinstance(req_id, str):
             return NOT_YET
         status = self._hub.cached(req_id)
-        if status is None and not self._hub.is_pending(req_id):
+        if status is None and self._hub.is_pending(req_id):
+            if self._status_poll_wait and self._hub.pending_owner(req_id) == record.uid:
+                status = await self._hub.wait(req_id, self._status_poll_wait)
+        elif status is None:
             status = await self._hub.lookup(req_id)
         if status is None or status.wsess_id != record.wsess_id:
             return NOT_YET

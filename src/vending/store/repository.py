@@ -26,6 +26,20 @@ def get_user(tx: Tx, uid: str) -> User | None:
     return User(uid=row[0], username=row[1], role=Role(row[2]), deposit=row[3])
 
 
+def user_by_token(tx: Tx, uid: str, token_hash: str, now: int) -> User | None:
+    """Return the live account `uid` if `token_hash` is one of its live tokens, else None."""
+    row = tx.one(
+        "SELECT u.uid, u.username, u.role, u.deposit FROM auth_tokens t "
+        "JOIN users u ON u.uid = t.uid "
+        "WHERE t.token_hash = ? AND t.uid = ? AND t.ended_at IS NULL AND t.expires_at > ? "
+        "AND u.deleted_at IS NULL",
+        (token_hash, uid, now),
+    )
+    if row is None:
+        return None
+    return User(uid=row[0], username=row[1], role=Role(row[2]), deposit=row[3])
+
+
 def uid_taken(tx: Tx, uid: str) -> bool:
     """Return True when `uid` exists, deleted accounts included."""
     return tx.one("SELECT 1 FROM users WHERE uid = ?", (uid,)) is not None
@@ -74,15 +88,6 @@ def insert_token(tx: Tx, token_hash: str, uid: str, now: int, expires_at: int) -
         "INSERT INTO auth_tokens (token_hash, uid, created_at, expires_at) VALUES (?, ?, ?, ?)",
         (token_hash, uid, now, expires_at),
     )
-
-
-def token_owner(tx: Tx, token_hash: str, now: int) -> str | None:
-    """Return the uid a token belongs to when it is neither ended nor expired, else None."""
-    row = tx.one(
-        "SELECT uid FROM auth_tokens WHERE token_hash = ? AND ended_at IS NULL AND expires_at > ?",
-        (token_hash, now),
-    )
-    return None if row is None else row[0]
 
 
 def token_exists(tx: Tx, token_hash: str) -> bool:

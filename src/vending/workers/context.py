@@ -28,8 +28,7 @@ def authorize(ctx: Context, uid: str, token_hash: str) -> User:
     Raise `unauthorized` for an unknown, ended or expired token, a token of another account, or
     a deleted account.
     """
-    owner = repository.token_owner(ctx.tx, token_hash, ctx.now)
-    user = repository.get_user(ctx.tx, uid) if owner == uid else None
+    user = repository.user_by_token(ctx.tx, uid, token_hash, ctx.now)
     if user is None:
         raise DomainError(Code.UNAUTHORIZED, "the token is invalid, ended or expired")
     return user

@@ -101,8 +101,7 @@ class Lane:
                 break
             for request in claimed:
                 try:
-                    with tx.savepoint():
-                        result.events.append(self._apply_one(tx, request, now))
+                    result.events.append(self._apply_one(tx, request, now))
                 except AlreadyApplied:
                     skip.add(request.id)
                 except ConflictError:
@@ -118,6 +117,12 @@ class Lane:
         return result
 
     def _apply_one(self, tx: Tx, request: fifo.QueuedRequest, now: int) -> StatusEvent:
+        """Apply one request and store its status, inside a savepoint of the batch.
+
+        A DomainError rolls back the handler's writes; the failure (the failure hook's writes
+        and the failed status) is then stored in a savepoint of its own. Any other exception
+        leaves nothing of the request behind and propagates.
+        """
         handler = self._handlers.get(request.kind)
         if handler is None:
             raise LookupError(f"no handler for {request.kind!r} on {self.queue}")
@@ -126,17 +131,23 @@ class Lane:
         try:
             with tx.savepoint():
                 body = status.succeeded(handler(ctx, command))
+                self._complete(tx, request, body, now)
         except DomainError as error:
             ctx.effects.clear()
-            hook = self._failure_hooks.get(request.kind)
-            if hook is not None:
-                hook(ctx, command, error)
             body = status.failed(error.code.value, error.detail)
-        if not fifo.complete(tx, request, body, now):
-            raise AlreadyApplied(request.req_id)
+            with tx.savepoint():
+                hook = self._failure_hooks.get(request.kind)
+                if hook is not None:
+                    hook(ctx, command, error)
+                self._complete(tx, request, body, now)
         return StatusEvent(
             request.req_id, request.okey, request.wsess_id, request.kind, body, ctx.effects
         )
+
+    @staticmethod
+    def _complete(tx: Tx, request: fifo.QueuedRequest, body: bytes, now: int) -> None:
+        if not fifo.complete(tx, request, body, now):
+            raise AlreadyApplied(request.req_id)
 
     def _attempt_failed(
         self, tx: Tx, request: fifo.QueuedRequest, exc: Exception, now: int

@@ -44,8 +44,8 @@ class Operation:
     parameters: list[dict[str, Any]] = field(default_factory=list)
 
 
-def routes(api: RestApi) -> list[Route]:
-    """Return one route per path, with a 405 problem for a method the path lacks."""
+def dispatchers(api: RestApi) -> dict[str, Endpoint]:
+    """Return the endpoint of each path, which picks the operation by method (405 otherwise)."""
     by_path: dict[str, dict[str, Endpoint]] = {}
     for operation in operations():
         methods = by_path.setdefault(PREFIX + operation.path, {})
@@ -53,9 +53,14 @@ def routes(api: RestApi) -> list[Route]:
         methods[operation.method] = endpoint
         if operation.method == "GET":
             methods["HEAD"] = endpoint
+    return {path: _dispatch(methods) for path, methods in by_path.items()}
+
+
+def routes(api: RestApi) -> list[Route]:
+    """Return one route per path, and a 404 problem for any other path under the prefix."""
     routes = [
-        Route(path, _dispatch(methods), methods=ANY_METHOD, name=None)
-        for path, methods in by_path.items()
+        Route(path, endpoint, methods=ANY_METHOD, name=None)
+        for path, endpoint in dispatchers(api).items()
     ]
     routes.append(Route(PREFIX, _not_found, methods=ANY_METHOD))
     routes.append(Route(PREFIX + "/{rest:path}", _not_found, methods=ANY_METHOD))
