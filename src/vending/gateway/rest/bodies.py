@@ -48,8 +48,8 @@ LOGIN_RULES = {
 
 
 class BodyDecoder:
-    """Decodes a JSON body into `struct`; a broken rule raises msgspec's ValidationError, and
-    `rules` gives the words of each field's rule for the problem."""
+    """Decoder of one request body struct. `decode` raises msgspec's ValidationError for a
+    broken rule, and `rules` contains the words of each field's rule for the problem."""
 
     def __init__(self, struct: type[Any], rules: Mapping[str, str]) -> None:
         self.decode = msgspec.json.Decoder(struct).decode
