@@ -25,6 +25,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.ports import port_range
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PORTS = range(8300, 8400)
+PORTS = port_range(range(8300, 8400))
 PASSWORD = "correct-horse"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1100, "height": 900}
@@ -187,7 +189,21 @@ def test_wrong_password_shown_in_words(browser: Browser, server: str, pages: lis
     page.get_by_label("Username").fill("nobody-here")
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.locator("#auth-message")).to_contain_text("Wrong username, password or role")
+    expect(page.locator("#auth-message")).to_have_text("Wrong username, password or role.")
+
+
+def test_sign_up_shows_password_rule(browser: Browser, server: str, pages: list[Visitor]) -> None:
+    visitor = open_page(pages, browser, server)
+    page = visitor.page
+    expect(page.locator("#password-hint")).to_be_hidden()
+    page.get_by_role("tab", name="Create account").click()
+    expect(page.locator("#password-hint")).to_have_text("Passwords are 8 to 128 characters.")
+    page.get_by_label("Username").fill("shorty")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account", exact=True).click()
+    expect(page.locator("#auth-message")).to_have_text(
+        "The password must be 8 to 128 characters long."
+    )
 
 
 def test_seller_and_buyer_story(browser: Browser, server: str, pages: list[Visitor]) -> None:
@@ -196,6 +212,7 @@ def test_seller_and_buyer_story(browser: Browser, server: str, pages: list[Visit
     add = seller.page.locator("#add-form")
     add.get_by_label("Name").fill("Cola")
     add.get_by_label("Price (cents)").fill("35")
+    expect(add.locator(".preview")).to_have_text("= 0.35")
     add.get_by_label("Stock").fill("10")
     add.get_by_role("button", name="Add product").click()
     expect(seller.message()).to_contain_text("Cola is in the machine")
@@ -206,21 +223,23 @@ def test_seller_and_buyer_story(browser: Browser, server: str, pages: list[Visit
     cola = buyer.slot("Cola")
     expect(cola.locator(".stock")).to_have_text("10 left")
 
-    for coin in ("Insert 1.00", "Insert 20¢"):
+    for coin in ("Insert 1.00", "Insert 0.20"):
         buyer.page.get_by_role("button", name=coin, exact=True).click()
     expect(buyer.page.locator("#credit")).to_have_text("1.20")
 
     cola.get_by_label("Quantity of Cola").fill("5")
     cola.get_by_role("button", name="Buy Cola").click()
-    expect(buyer.message()).to_contain_text("Not enough credit")
-    expect(buyer.message()).to_contain_text("175 cents")
+    expect(buyer.message()).to_have_text(
+        "Not enough credit: 5 \N{MULTIPLICATION SIGN} Cola cost 1.75, your credit is 1.20."
+        " Insert 0.55 more."
+    )
 
     cola.get_by_label("Quantity of Cola").fill("3")
     cola.get_by_role("button", name="Buy Cola").click()
     expect(buyer.page.locator("#purchases li")).to_have_text(
         "3 \N{MULTIPLICATION SIGN} Cola for 1.05"
     )
-    expect(buyer.page.locator("#tray .coin")).to_have_text(["10¢", "5¢"])
+    expect(buyer.page.locator("#tray .coin")).to_have_text(["0.10", "0.05"])
     expect(buyer.page.locator("#credit")).to_have_text("0.00")
     expect(cola.locator(".stock")).to_have_text("7 left")
     assert buyer.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -242,10 +261,19 @@ def test_seller_and_buyer_story(browser: Browser, server: str, pages: list[Visit
     expect(cola.locator(".price")).to_have_text("0.40")
 
     row.locator("input[name=cost]").fill("42")
+    expect(row.locator(".preview")).to_have_text("= 0.42")
     row.get_by_role("button", name="Save").click()
-    expect(seller.message()).to_contain_text("multiple of 5")
+    expect(seller.message()).to_contain_text("multiple of 0.05")
+    expect(seller.message()).to_contain_text("0.42 is not")
 
-    row.get_by_role("button", name="Delete").click()
+    row.get_by_role("button", name="Delete", exact=True).click()
+    expect(row.locator(".confirm")).to_contain_text("Delete Cola from the machine?")
+    row.get_by_role("button", name="Keep it").click()
+    expect(row.locator(".confirm")).to_be_hidden()
+    expect(buyer.page.locator(".slot")).to_have_count(1)
+
+    row.get_by_role("button", name="Delete", exact=True).click()
+    row.get_by_role("button", name="Yes, delete").click()
     expect(buyer.page.locator(".slot")).to_have_count(0)
 
 
@@ -272,10 +300,10 @@ def test_buyer_cannot_insert_without_credit_reset(
 ) -> None:
     buyer = open_page(pages, browser, server)
     buyer.sign_up("rita", "buyer")
-    buyer.page.get_by_role("button", name="Insert 50¢").click()
+    buyer.page.get_by_role("button", name="Insert 0.50").click()
     expect(buyer.page.locator("#credit")).to_have_text("0.50")
     buyer.page.get_by_role("button", name="Return my coins").click()
-    expect(buyer.page.locator("#tray .coin")).to_have_text(["50¢"])
+    expect(buyer.page.locator("#tray .coin")).to_have_text(["0.50"])
     expect(buyer.page.locator("#credit")).to_have_text("0.00")
     expect(buyer.message()).to_contain_text("Your coins are in the change tray")
 
@@ -301,9 +329,12 @@ def test_two_pages_share_credit(browser: Browser, server: str, pages: list[Visit
     second.page.get_by_label("buyer", exact=True).check()
     second.page.get_by_role("button", name="Sign in", exact=True).click()
     expect(second.page.locator("#link-state")).to_have_text("live")
-    expect(second.message()).to_have_text("There is already an active session using your account.")
+    expect(second.page.locator("#session-note")).to_contain_text(
+        "This account is also signed in elsewhere."
+    )
+    expect(first.page.locator("#session-note")).to_be_hidden()
 
-    first.page.get_by_role("button", name="Insert 50¢").click()
+    first.page.get_by_role("button", name="Insert 0.50").click()
     expect(first.page.locator("#credit")).to_have_text("0.50")
     expect(second.page.locator("#credit")).to_have_text("0.50")
 
@@ -318,3 +349,30 @@ def test_seller_page_fits_phone(browser: Browser, server: str, pages: list[Visit
     add.get_by_role("button", name="Add product").click()
     expect(seller.page.locator(".own-row")).to_have_count(1)
     assert seller.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_sign_out_everywhere(browser: Browser, server: str, pages: list[Visitor]) -> None:
+    first = open_page(pages, browser, server)
+    first.sign_up("roamer", "buyer")
+
+    second = open_page(pages, browser, server)
+    second.page.get_by_label("Username").fill("roamer")
+    second.page.get_by_label("Password").fill(PASSWORD)
+    second.page.get_by_label("buyer", exact=True).check()
+    second.page.get_by_role("button", name="Sign in", exact=True).click()
+    note = second.page.locator("#session-note")
+    expect(note).to_be_visible()
+    second.page.reload()
+    expect(second.page.locator("#link-state")).to_have_text("live")
+    expect(note).to_be_visible()
+
+    note.get_by_role("button", name="Sign out everywhere").click()
+    expect(second.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(second.page.locator("#auth-message")).to_have_text(
+        "You are signed out everywhere: this page and 1 other place."
+    )
+    expect(note).to_be_hidden()
+    expect(first.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(first.page.locator("#auth-message")).to_have_text(
+        "Your session has ended. Please sign in again."
+    )

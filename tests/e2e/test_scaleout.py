@@ -25,6 +25,7 @@ import pytest
 
 from tests import postgres
 from tests.e2e.processes import TEST_ENVIRONMENT, ScaleOutSet
+from tests.ports import port_range
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -204,7 +205,7 @@ def assert_clean_stop(cluster: ScaleOutSet, killed: set[str] | None = None) -> N
 
 
 async def test_hundred_buyers_race_for_thirty_items(database: str, tmp_path: Path) -> None:
-    cluster = start_set(database, 8210, tmp_path)
+    cluster = start_set(database, port_range(range(8210, 8220)).start, tmp_path)
     clients = Clients(cluster.urls)
     try:
         buys = await race_for_stock(clients)

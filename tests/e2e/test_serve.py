@@ -19,10 +19,11 @@ import pytest
 
 from tests.e2e.seed_client import SeedClient
 from tests.ledger import query
+from tests.ports import port_range
 
 pytestmark = pytest.mark.slow
 
-PORTS = range(8400, 8500)
+PORTS = port_range(range(8400, 8500))
 ENVIRONMENT = {
     "VENDING_ARGON2_TIME_COST": "1",
     "VENDING_ARGON2_MEMORY_KIB": "1024",
@@ -39,7 +40,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 8400-8499")
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 class Server:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from vending.domain.errors import Code, DomainError
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
+USERNAME_RULE = "username must be 3 to 32 characters of ASCII letters, digits, '_', '.' or '-'"
 PASSWORD_MAX_LENGTH = 128
 LOGIN_FAILURE_WINDOW_MS = 60_000
 """Failed logins count against the login limits for this long, in milliseconds."""
@@ -47,11 +48,13 @@ def parse_role(value: object) -> Role:
 def check_username(value: object) -> str:
     """Return `value` when it is a valid username; raise BAD_INPUT naming the rule otherwise."""
     if not isinstance(value, str) or not USERNAME_PATTERN.fullmatch(value):
-        raise DomainError(
-            Code.BAD_INPUT,
-            "username must be 3 to 32 characters of ASCII letters, digits, '_', '.' or '-'",
-        )
+        raise DomainError(Code.BAD_INPUT, USERNAME_RULE)
     return value
+
+
+def password_rule(min_length: int) -> str:
+    """Return the rule of new passwords, for a server whose minimum length is `min_length`."""
+    return f"password must be {min_length} to {PASSWORD_MAX_LENGTH} characters long"
 
 
 def check_password(value: object, min_length: int) -> str:
@@ -59,10 +62,7 @@ def check_password(value: object, min_length: int) -> str:
     if not isinstance(value, str):
         raise DomainError(Code.BAD_INPUT, "password must be a string")
     if not min_length <= len(value) <= PASSWORD_MAX_LENGTH:
-        raise DomainError(
-            Code.BAD_INPUT,
-            f"password must be {min_length} to {PASSWORD_MAX_LENGTH} characters long",
-        )
+        raise DomainError(Code.BAD_INPUT, password_rule(min_length))
     return value
 
 

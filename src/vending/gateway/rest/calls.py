@@ -16,6 +16,7 @@ from vending.gateway.body import BodyTooLarge, read_body
 from vending.gateway.hub import RequestHub, RequestSkipped, Status, new_req_id
 from vending.gateway.rest import problems
 from vending.gateway.rest.auth import Caller
+from vending.gateway.rest.bodies import BodyDecoder
 from vending.gateway.rest.render import RENDER
 from vending.gateway.rest.schemas import Accepted, encode
 from vending.gateway.tokens import now_ms
@@ -35,7 +36,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(encode(body), status, headers, media_type="application/json")
 
 
-async def read_json(request: Request, decoder: msgspec.json.Decoder[Any]) -> tuple[Any, bytes]:
+async def read_json(request: Request, body: BodyDecoder) -> tuple[Any, bytes]:
     """Return the decoded body and its bytes; raise 413, 400 or 422 problems."""
     try:
         raw = await read_body(request)
@@ -44,9 +45,9 @@ async def read_json(request: Request, decoder: msgspec.json.Decoder[Any]) -> tup
             413, "BODY_TOO_LARGE", "the request body is over the 64 KiB limit"
         ) from None
     try:
-        return decoder.decode(raw), raw
+        return body.decode(raw), raw
     except msgspec.ValidationError as error:
-        raise problems.from_validation(error) from None
+        raise problems.from_validation(error, body.rules, body.fields) from None
     except msgspec.DecodeError as error:
         raise problems.malformed(error) from None
 

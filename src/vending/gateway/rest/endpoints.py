@@ -24,6 +24,7 @@ from vending.gateway.hub import RequestHub
 from vending.gateway.rest import problems, render
 from vending.gateway.rest import schemas as s
 from vending.gateway.rest.auth import Caller, authenticate, require_role
+from vending.gateway.rest.bodies import body_decoders
 from vending.gateway.rest.calls import CallRunner, json_response, read_json
 from vending.queues import fifo
 from vending.store import repository
@@ -37,10 +38,6 @@ PAGE_LIMIT_MAX = 200
 LOGIN_RETRY_AFTER_SECONDS = 60
 SIGN_IN_RETRY_AFTER_SECONDS = 1
 LOGIN_FAILURE_CODES = frozenset({Code.INVALID_ROLE_USERNAME, Code.INVALID_PASSWORD, Code.BAD_INPUT})
-
-
-def _decoder(struct: type[Any]) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(struct)
 
 
 class RestApi:
@@ -59,14 +56,15 @@ class RestApi:
         self._auth = auth
         self._wait_seconds = wait_seconds
         self._calls = CallRunner(database, hub, wait_seconds, idempotency_ttl_seconds * 1000)
-        self._user_create = _decoder(s.UserCreate)
-        self._login = _decoder(s.LoginRequest)
-        self._password_change = _decoder(s.PasswordChange)
-        self._product_create = _decoder(s.ProductCreate)
-        self._product_replace = _decoder(s.ProductReplace)
-        self._product_patch = _decoder(s.ProductPatch)
-        self._deposit = _decoder(s.DepositRequest)
-        self._buy = _decoder(s.BuyRequest)
+        bodies = body_decoders(auth.password_min_length)
+        self._user_create = bodies[s.UserCreate]
+        self._login = bodies[s.LoginRequest]
+        self._password_change = bodies[s.PasswordChange]
+        self._product_create = bodies[s.ProductCreate]
+        self._product_replace = bodies[s.ProductReplace]
+        self._product_patch = bodies[s.ProductPatch]
+        self._deposit = bodies[s.DepositRequest]
+        self._buy = bodies[s.BuyRequest]
 
     # ------------------------------------------------------------ users
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 
 import msgspec
@@ -114,11 +114,14 @@ def _field_of_detail(detail: str | None) -> str | None:
     return first if first in _KNOWN_FIELDS else None
 
 
-def from_validation(error: msgspec.ValidationError) -> ProblemError:
+def from_validation(
+    error: msgspec.ValidationError, rules: Mapping[str, str], fields: Sequence[str]
+) -> ProblemError:
     """Return the 422 problem for a body that decoded as JSON but broke a schema rule.
 
-    As in the seed protocol, a bad coin is WRONG_AMOUNT and a cost that is not a multiple of 5
-    is WRONG_COST. Every other rule is BAD_INPUT.
+    `rules` gives the rule of each field in words, and `fields` lists the body's fields. As in
+    the seed protocol, a bad coin is WRONG_AMOUNT and a cost that is not a multiple of 5 is
+    WRONG_COST. Every other rule is BAD_INPUT.
     """
     message = str(error)
     match = _FIELD_AT.search(message) or _FIELD_NAMED.search(message)
@@ -128,7 +131,24 @@ def from_validation(error: msgspec.ValidationError) -> ProblemError:
         code = Code.WRONG_AMOUNT.value
     elif field == "cost" and "multiple of" in message:
         code = Code.WRONG_COST.value
-    return ProblemError(422, code, f"invalid request body: {message}", field)
+    return ProblemError(422, code, _validation_detail(message, field, rules, fields), field)
+
+
+def _validation_detail(
+    message: str, field: str | None, rules: Mapping[str, str], fields: Sequence[str]
+) -> str:
+    """Return the detail of a 422 problem: the broken rule in words, naming the field."""
+    allowed = ", ".join(fields)
+    if message.startswith("Object contains unknown field"):
+        return f"unknown field {field!r}: the body may contain only {allowed}"
+    rule = rules.get(field) if field is not None else None
+    if message.startswith("Object missing required field"):
+        return f"missing field {field!r}: {rule}" if rule else f"missing field {field!r}"
+    if rule is not None:
+        return rule
+    if field is None and message.startswith("Expected `object`"):
+        return f"the request body must be a JSON object with the fields {allowed}"
+    return f"invalid request body: {message}"
 
 
 def malformed(error: msgspec.DecodeError) -> ProblemError:

@@ -16,6 +16,9 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from vending.domain.products import AMOUNT_MAX, COST_MAX, NAME_MAX_LENGTH, NAME_PATTERN
 from vending.domain.users import PASSWORD_MAX_LENGTH, USERNAME_PATTERN
 
+PRODUCT_ID_MAX_LENGTH = 64
+LOGIN_USERNAME_MAX_LENGTH = 64
+
 Username = Annotated[
     str,
     Meta(
@@ -86,7 +89,7 @@ class UserDeleted(Struct):
 
 
 class LoginRequest(Request):
-    username: Annotated[str, Meta(max_length=64)]
+    username: Annotated[str, Meta(max_length=LOGIN_USERNAME_MAX_LENGTH)]
     password: Password
     role: RoleName
 
@@ -155,7 +158,7 @@ class DepositResult(Struct):
 
 
 class BuyRequest(Request):
-    product_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    product_id: Annotated[str, Meta(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)]
     amount: BuyAmount
 
 

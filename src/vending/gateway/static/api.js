@@ -54,3 +54,16 @@ export async function listProducts() {
   } while (cursor);
   return items;
 }
+
+// End every session of the caller's account, this one too; resolves to `{ended}`.
+export function signOutEverywhere(token) {
+  return call("POST", "/auth/logout/all", { token });
+}
+
+// Return the server's minimum password length for new accounts, from its OpenAPI document.
+export async function passwordMinLength() {
+  const response = await fetch("/openapi.json", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new ApiError({ code: `HTTP_${response.status}`, detail: "" }, response.status);
+  const document = await response.json();
+  return document.components.schemas.UserCreate.properties.password.minLength;
+}

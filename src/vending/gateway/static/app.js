@@ -1,19 +1,32 @@
 // The vending machine page: sign-in, the product window, coins, change tray and seller tools.
 // Names that users typed are always set with textContent, never parsed as HTML.
 
-import { ApiError, listProducts, signIn, signUp } from "./api.js";
+import {
+  ApiError,
+  listProducts,
+  passwordMinLength,
+  signIn,
+  signOutEverywhere,
+  signUp,
+} from "./api.js";
 import { Live } from "./live.js";
-import { coinLabel, describeError, money } from "./words.js";
+import { coinLabel, describeBuyError, describeError, money } from "./words.js";
 
 const COINS = [5, 10, 20, 50, 100];
+const COST_MAX = 1_000_000;
+const STOCK_MAX = 1_000_000_000;
+const PASSWORD_MAX_LENGTH = 128;
 const TOKEN_KEY = "vending.token";
+const SHARED_KEY = "vending.shared";
 
 const state = {
   mode: "login",
   user: null,
   live: null,
   products: new Map(),
-  notice: null,
+  credit: 0,
+  // The server's minimum password length, once read from its OpenAPI document.
+  passwordMin: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -48,15 +61,30 @@ function setMode(mode) {
   $("auth-title").textContent = signup ? "Create an account" : "Sign in";
   $("auth-submit").textContent = signup ? "Create account" : "Sign in";
   $("password").autocomplete = signup ? "new-password" : "current-password";
+  $("password-hint").hidden = !signup;
   $("auth-message").hidden = true;
+}
+
+async function loadPasswordRule() {
+  try {
+    state.passwordMin = await passwordMinLength();
+    $("password-hint").textContent =
+      `Passwords are ${state.passwordMin} to ${PASSWORD_MAX_LENGTH} characters.`;
+  } catch {
+    // Without the document the server's own rule shows when a sign-up is rejected.
+    $("password-hint").textContent = `Passwords are at most ${PASSWORD_MAX_LENGTH} characters.`;
+  }
 }
 
 function checkCredentials(username, password) {
   if (!/^[A-Za-z0-9_.-]{3,32}$/.test(username)) {
     return "The username must be 3 to 32 letters, digits, “_”, “.” or “-”.";
   }
-  if (password.length === 0 || password.length > 128) {
-    return "Enter a password of up to 128 characters.";
+  const min = state.mode === "signup" && state.passwordMin ? state.passwordMin : 1;
+  if (password.length < min || password.length > PASSWORD_MAX_LENGTH) {
+    return min > 1
+      ? `The password must be ${min} to ${PASSWORD_MAX_LENGTH} characters long.`
+      : `Enter a password of up to ${PASSWORD_MAX_LENGTH} characters.`;
   }
   return null;
 }
@@ -78,7 +106,9 @@ async function submitCredentials(event) {
     if (state.mode === "signup") await signUp(username, password, role);
     const session = await signIn(username, password, role);
     localStorage.setItem(TOKEN_KEY, session.access_token);
-    state.notice = session.message ? `${session.message}.` : null;
+    // The login reports other sessions only once, so the flag is kept for a reload.
+    if (session.active_sessions > 1) localStorage.setItem(SHARED_KEY, "1");
+    else localStorage.removeItem(SHARED_KEY);
     form.password.value = "";
     $("auth-message").hidden = true;
     start(session.access_token);
@@ -90,17 +120,47 @@ async function submitCredentials(event) {
   }
 }
 
-function showSignIn(reason) {
+// Return to the sign-in form. `reason` is an error `{code, detail}` or null. When there is no
+// error, the sentence `note` tells the person why the session ended.
+function showSignIn(reason, note = null) {
   if (state.live) state.live.stop();
   state.live = null;
   state.user = null;
   localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(SHARED_KEY);
   $("machine").hidden = true;
   $("who").hidden = true;
+  $("session-note").hidden = true;
   $("auth").hidden = false;
   setMode("login");
   if (reason) showError("auth-message", reason);
+  else if (note) show("auth-message", note, "info");
   $("username").focus();
+}
+
+async function signOutAll() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  const button = $("sign-out-all");
+  button.disabled = true;
+  // The page stops its own connection first, so that the end of its session reads as the
+  // result of this click and not as an expired session.
+  if (state.live) state.live.stop();
+  state.live = null;
+  try {
+    const result = await signOutEverywhere(token);
+    const others = result.ended - 1;
+    const where = others === 1 ? "1 other place" : `${others} other places`;
+    const note =
+      others > 0
+        ? `You are signed out everywhere: this page and ${where}.`
+        : "You are signed out. No other place was still signed in.";
+    showSignIn(null, note);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    showSignIn(error.status === 401 ? null : error.error, "Your session had already ended.");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------- session
@@ -128,6 +188,7 @@ async function welcome(user) {
   $("who-name").textContent = user.username;
   $("who-role").textContent = user.role;
   setCredit(user.deposit);
+  $("session-note").hidden = localStorage.getItem(SHARED_KEY) !== "1";
   try {
     const products = await listProducts();
     state.products.clear();
@@ -136,8 +197,6 @@ async function welcome(user) {
     for (const product of products) putProduct(product);
     refreshEmpty();
     $("machine-message").hidden = true;
-    if (state.notice) show("machine-message", state.notice, "info");
-    state.notice = null;
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     showError("machine-message", error.error);
@@ -158,14 +217,15 @@ function pushed(message) {
 }
 
 // Send a request and show "working" until its status arrives. Resolves to the result (`{}`
-// for a request whose result is empty), or to null after showing the error.
-async function perform(op, fields, working) {
+// for a request whose result is empty), or to null after showing the error, in the words
+// that `describe(error)` returns.
+async function perform(op, fields, working, describe = describeError) {
   show("machine-message", working, "info");
   const status = await state.live.request(op, fields, () => {
     show("machine-message", `${working} (queued, waiting for the machine)`, "info");
   });
   if (status.state === "failed") {
-    showError("machine-message", status.error);
+    show("machine-message", describe(status.error), "error");
     return null;
   }
   $("machine-message").hidden = true;
@@ -175,6 +235,7 @@ async function perform(op, fields, working) {
 // ---------------------------------------------------------------- buyer
 
 function setCredit(cents) {
+  state.credit = cents;
   $("credit").textContent = money(cents);
 }
 
@@ -196,14 +257,16 @@ async function insertCoin(coin) {
 
 async function buy(product, amountInput) {
   const amount = Number(amountInput.value);
-  if (!Number.isInteger(amount) || amount < 1) {
+  if (!Number.isInteger(amount) || amount < 1 || amount > STOCK_MAX) {
     show("machine-message", "Choose how many to buy: a whole number of at least 1.", "error");
     return;
   }
+  const credit = state.credit;
   const result = await perform(
     "buy",
     { product_id: product.id, amount },
     `Buying ${amount} × ${product.product_name}…`,
+    (error) => describeBuyError(error, product, amount, credit),
   );
   if (!result) return;
   setCredit(result.deposit);
@@ -314,6 +377,7 @@ function buildOwn(product) {
     input.name = name;
     input.type = type;
     label.append(input);
+    if (name === "cost") label.append(pricePreview(input));
     form.append(label);
   }
 
@@ -321,16 +385,62 @@ function buildOwn(product) {
   save.type = "submit";
   const remove = element("button", "danger", "Delete");
   remove.type = "button";
-  form.append(save, remove);
+  form.append(save, remove, buildConfirm(row, remove));
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     saveProduct(product.id, form);
   });
-  remove.addEventListener("click", () => deleteProduct(product.id));
+  remove.addEventListener("click", () => askToDelete(row, remove));
   row.append(form);
   fillOwn(row, product, true);
   return row;
+}
+
+// Return an <output> that shows the cents typed into `input` as money, and keeps it current.
+function pricePreview(input) {
+  const preview = element("output", "preview");
+  preview.setAttribute("aria-live", "polite");
+  const refresh = () => {
+    const cents = Number(input.value);
+    preview.textContent = input.value !== "" && Number.isInteger(cents) ? `= ${money(cents)}` : "";
+  };
+  input.addEventListener("input", refresh);
+  input.refreshPreview = refresh;
+  return preview;
+}
+
+// Return the hidden question that a click on Delete shows: delete, or keep the product.
+function buildConfirm(row, remove) {
+  const confirm = element("div", "confirm");
+  confirm.hidden = true;
+  const question = element("span", "question");
+  const yes = element("button", "danger", "Yes, delete");
+  yes.type = "button";
+  const keep = element("button", "secondary", "Keep it");
+  keep.type = "button";
+  yes.addEventListener("click", () => {
+    confirm.hidden = true;
+    remove.hidden = false;
+    deleteProduct(row.dataset.id);
+  });
+  keep.addEventListener("click", () => {
+    confirm.hidden = true;
+    remove.hidden = false;
+    remove.focus();
+  });
+  confirm.append(question, yes, keep);
+  return confirm;
+}
+
+function askToDelete(row, remove) {
+  const product = state.products.get(row.dataset.id);
+  const confirm = row.querySelector(".confirm");
+  confirm.querySelector(".question").textContent =
+    `Delete ${product.product_name} from the machine?`;
+  remove.hidden = true;
+  confirm.hidden = false;
+  confirm.querySelector(".danger").focus();
 }
 
 function fillOwn(row, product, force) {
@@ -339,6 +449,7 @@ function fillOwn(row, product, force) {
     const input = form.elements[name];
     if (force || document.activeElement !== input) input.value = String(product[name]);
   }
+  form.elements.cost.refreshPreview();
 }
 
 function updateOwn(product) {
@@ -351,11 +462,18 @@ function readProductForm(form) {
   const cost = Number(form.elements.cost.value);
   const stock = Number(form.elements.amount_available.value);
   if (name.length < 1 || name.length > 64) return { fault: "The name must be 1 to 64 characters." };
-  if (form.elements.cost.value === "" || !Number.isInteger(cost) || cost < 5 || cost % 5 !== 0) {
-    return { fault: "The price must be a whole number of cents, at least 5 and a multiple of 5." };
+  const costText = form.elements.cost.value;
+  if (costText === "" || !Number.isInteger(cost) || cost < 5 || cost > COST_MAX || cost % 5 !== 0) {
+    const entered = costText !== "" && Number.isInteger(cost) ? ` ${money(cost)} is not.` : "";
+    return {
+      fault:
+        `The price must be a multiple of 0.05 from 0.05 to ${money(COST_MAX)}.${entered}` +
+        " Enter it in cents: 35 is 0.35.",
+    };
   }
-  if (form.elements.amount_available.value === "" || !Number.isInteger(stock) || stock < 0) {
-    return { fault: "The stock must be a whole number, 0 or more." };
+  const stockText = form.elements.amount_available.value;
+  if (stockText === "" || !Number.isInteger(stock) || stock < 0 || stock > STOCK_MAX) {
+    return { fault: `The stock must be a whole number from 0 to ${STOCK_MAX}.` };
   }
   return { fields: { product_name: name, cost, amount_available: stock } };
 }
@@ -373,6 +491,7 @@ async function addProduct(event) {
   putProduct(result);
   refreshEmpty();
   form.reset();
+  form.elements.cost.refreshPreview();
   show("machine-message", `${result.product_name} is in the machine.`, "success");
 }
 
@@ -423,6 +542,9 @@ function main() {
   $("reset").addEventListener("click", returnCoins);
   $("take-change").addEventListener("click", () => fillTray([], "empty"));
   $("add-form").addEventListener("submit", addProduct);
+  $("add-form").elements.cost.after(pricePreview($("add-form").elements.cost));
+  $("sign-out-all").addEventListener("click", signOutAll);
+  loadPasswordRule();
 
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) start(token);
