@@ -20,6 +20,14 @@ class ConflictError(Exception):
     serialization failure). Nothing of it was kept, and running it again may succeed."""
 
 
+class RowBusy(Exception):
+    """A row that a request needs is locked by another transaction, which will soon commit.
+
+    Raised instead of waiting for the lock, so that two workers never wait on each other's rows
+    (a deadlock); the request is applied again in a later transaction.
+    """
+
+
 class Tx(Protocol):
     """One open transaction."""
 

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import errors
 from psycopg_pool import ConnectionPool
 
-from vending.store.database import ConflictError, Row
+from vending.store.database import ConflictError, Row, RowBusy
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
-_CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)
+_CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -77,6 +77,8 @@ class PostgresTx:
             return self._cursor.execute(to_pyformat(sql), params)
         except _CONFLICTS as exc:
             raise ConflictError(str(exc).strip()) from exc
+        except errors.LockNotAvailable as exc:
+            raise RowBusy(str(exc).strip()) from exc
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._execute(sql, params).rowcount
@@ -113,7 +115,7 @@ class PostgresDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 8, conflict_retries: int = 5) -> None:
+    def __init__(self, url: str, pool_size: int = 12, conflict_retries: int = 5) -> None:
         self.url = conninfo(url)
         self._conflict_retries = conflict_retries
         self._pool = ConnectionPool(

@@ -157,13 +157,14 @@ def _product(row: tuple[object, ...]) -> Product:
 def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product | None:
     """Return a product; with `for_update`, lock its row until the transaction ends.
 
-    The lock matters on PostgreSQL, where two stock-handlers may sell the same product at once:
-    the second waits and then reads the first one's result. SQLite has one writer, so there
-    the plain read is enough.
+    The lock matters on PostgreSQL, where two worker lanes may sell the same product at once.
+    The second does not wait for the lock (`NOWAIT`): it raises RowBusy and applies its request
+    in a later transaction, so two lanes never wait on each other's rows. SQLite has one writer,
+    so there the plain read is enough.
     """
     sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?"
     if for_update and tx.dialect == "postgresql":
-        sql += " FOR UPDATE"
+        sql += " FOR UPDATE NOWAIT"
     row = tx.one(sql, (product_uid,))
     return None if row is None else _product(row)
 
@@ -201,7 +202,7 @@ def products_of(tx: Tx, seller_uid: str, for_update: bool = False) -> list[Produ
     """Return a seller's products; with `for_update`, lock them as `get_product` does."""
     sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE seller_uid = ? ORDER BY id"
     if for_update and tx.dialect == "postgresql":
-        sql += " FOR UPDATE"
+        sql += " FOR UPDATE NOWAIT"
     rows = tx.all(sql, (seller_uid,))
     return [_product(row) for row in rows]
 

@@ -22,7 +22,7 @@ from vending.queues import fifo
 from vending.queues.bus import Bus, StatusEvent
 from vending.queues.names import ALL
 from vending.store import sessions
-from vending.store.database import ConflictError, Database, Tx
+from vending.store.database import ConflictError, Database, RowBusy, Tx
 from vending.workers import status
 from vending.workers.context import Context, FailureHook, Handler
 
@@ -104,6 +104,10 @@ class Lane:
                     result.events.append(self._apply_one(tx, request, now))
                 except AlreadyApplied:
                     skip.add(request.id)
+                except RowBusy:
+                    # Another lane holds a row this request needs: apply it in a later batch.
+                    skip.add(request.id)
+                    result.retry = True
                 except ConflictError:
                     # The transaction is lost: the adapter runs the whole batch again.
                     raise
