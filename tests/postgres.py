@@ -13,19 +13,27 @@ import pytest
 URL_VARIABLE = "VENDING_TEST_POSTGRES_URL"
 
 
+def _unavailable(reason: str) -> None:
+    """Skip the test, or fail it under CI (`CI` set), where PostgreSQL must be running."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so PostgreSQL tests must run)")
+    pytest.skip(reason)
+
+
 def server_url() -> str:
     """Return the server URL, or skip the test when none is set or it is unreachable."""
     url = os.environ.get(URL_VARIABLE)
     if not url:
-        pytest.skip(
+        _unavailable(
             f"PostgreSQL tests need {URL_VARIABLE}, "
             "for example postgresql://postgres@127.0.0.1:5432/test"
         )
+    assert url is not None
     try:
         with psycopg.connect(url, connect_timeout=3):
             pass
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at {URL_VARIABLE}={url} is not reachable: {exc}")
+        _unavailable(f"PostgreSQL at {URL_VARIABLE}={url} is not reachable: {exc}")
     return url
 
 
