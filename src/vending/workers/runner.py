@@ -105,7 +105,7 @@ class Lane:
                 except AlreadyApplied:
                     skip.add(request.id)
                 except RowBusy:
-                    # Another lane holds a row this request needs: apply it in a later batch.
+                    # Another transaction has locked a row this request needs, so apply it later.
                     skip.add(request.id)
                     result.retry = True
                 except ConflictError:
