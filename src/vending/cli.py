@@ -214,6 +214,9 @@ async def _serve(app: Any, settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # Client addresses (used by the failed-login limit) are the TCP peers; X-Forwarded-For
+        # from a local process is not trusted.
+        proxy_headers=False,
         log_config=None,
     )
     server = uvicorn.Server(config)
