@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(
         1.0, gt=0, description="PostgreSQL: how often workers look for requests without a NOTIFY"
     )
-    batch_size: int = Field(256, ge=1, description="requests a worker applies per transaction")
+    batch_size: int = Field(32, ge=1, description="requests a worker applies per transaction")
     max_attempts: int = Field(5, ge=1)
     switch_interval_ms: float = Field(
         0.5, gt=0, le=100, description="how often Python threads hand over the GIL, in ms"

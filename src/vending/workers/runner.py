@@ -51,7 +51,7 @@ class Lane:
         failure_hooks: Mapping[str, FailureHook],
         database: Database,
         bus: Bus,
-        batch_size: int = 256,
+        batch_size: int = 32,
         max_attempts: int = 5,
     ) -> None:
         self.queue = queue
@@ -73,6 +73,7 @@ class Lane:
             self._wake.clear()
             if self._stopping:
                 break
+            started = time.perf_counter()
             try:
                 result = await self._database.write(self._apply_batch)
             except Exception:
@@ -81,6 +82,12 @@ class Lane:
                 self._wake.set()
                 continue
             if result.events:
+                log.debug(
+                    "worker lane %s applied %d requests in %.1f ms",
+                    self.queue,
+                    len(result.events),
+                    (time.perf_counter() - started) * 1000,
+                )
                 self._bus.publish(result.events)
                 self._bus.wake(q for q in ALL if q != self.queue)
             if result.events or result.retry:
