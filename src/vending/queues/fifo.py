@@ -107,12 +107,33 @@ def claim(tx: Tx, queue: str, limit: int, skip: Collection[int] = ()) -> list[Qu
     return claimed[:limit]
 
 
+_COMPLETE_IN_ONE = (
+    "WITH advanced AS ("
+    " UPDATE order_keys SET done_seq = ? WHERE okey = ? AND done_seq = ? RETURNING okey),"
+    " stored AS (INSERT INTO statuses (req_id, okey, wsess_id, kind, body, created_at)"
+    " SELECT ?, ?, ?, ?, ?, ? FROM advanced RETURNING 1),"
+    " removed AS (DELETE FROM queue WHERE id = ? AND EXISTS (SELECT 1 FROM advanced)"
+    " RETURNING 1)"
+    " SELECT COUNT(*) FROM advanced"
+)
+"""`complete` as one statement, for PostgreSQL, which runs data-changing CTEs: one round trip
+instead of three."""
+
+
 def complete(tx: Tx, request: QueuedRequest, body: bytes, now: int) -> bool:
     """Store the status of `request`, advance its key and remove it from the queue.
 
     Return False, changing nothing, when the request already has a status (a repeated
     delivery): the sequence check makes the whole step happen at most once.
     """
+    status = (request.req_id, request.okey, request.wsess_id, request.kind, body.decode(), now)
+    if tx.dialect == "postgresql":
+        row = tx.one(
+            _COMPLETE_IN_ONE,
+            (request.seq, request.okey, request.seq - 1, *status, request.id),
+        )
+        return row is not None and int(row[0]) == 1
+
     advanced = tx.run(
         "UPDATE order_keys SET done_seq = ? WHERE okey = ? AND done_seq = ?",
         (request.seq, request.okey, request.seq - 1),
@@ -122,7 +143,7 @@ def complete(tx: Tx, request: QueuedRequest, body: bytes, now: int) -> bool:
     tx.run(
         "INSERT INTO statuses (req_id, okey, wsess_id, kind, body, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (request.req_id, request.okey, request.wsess_id, request.kind, body.decode(), now),
+        status,
     )
     tx.run("DELETE FROM queue WHERE id = ?", (request.id,))
     return True
