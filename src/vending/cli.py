@@ -57,7 +57,7 @@ def main() -> None:
     """A vending machine service: a gateway, FIFO queues and workers.
 
     Every option can also be set with a VENDING_* environment variable or in a .env file in the
-    current directory; other settings (argon2 cost, timeouts, limits) exist only as variables.
+    current directory. Other settings (argon2 cost, timeouts, limits) exist only as variables.
     """
 
 
@@ -240,7 +240,7 @@ async def _serve(app: Any, settings: Settings) -> None:
     finally:
         announcer.cancel()
     if not server.started:
-        raise click.ClickException("the server did not start; the log line above says why")
+        raise click.ClickException("the server failed to start; the error is in the log line above")
 
 
 def _bound_port(server: uvicorn.Server, settings: Settings) -> int:

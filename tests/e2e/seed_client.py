@@ -19,7 +19,7 @@ class SeedClient:
         self.username: str | None = None
 
     async def call(self, path: str, body: Any = None, **fields: Any) -> Any:
-        """POST `body` (or `fields`, plus the session token) and return the decoded answer."""
+        """POST `body` (or `fields`, plus the session token) and return the decoded response."""
         if body is None:
             body = dict(fields)
             if self.token is not None:

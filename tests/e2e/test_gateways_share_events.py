@@ -52,8 +52,8 @@ async def test_ended_token_rejected_on_other_gateway(
 
     assert await a.call("/user", {"token": "del"}) == {"success": "1"}
 
-    # The seed protocol answers TIMEOUT for a session whose token ended, as for one that
-    # never signed in; a gateway that missed the end would still answer with the profile.
+    # A read with an ended token returns UNAUTHORIZED, or TIMEOUT once the purge has removed the
+    # token. A gateway that missed the end would still return the profile.
     started = time.monotonic()
     answer = await b.call("/profile")
     while "uid" in answer and time.monotonic() - started < 1.0:

@@ -1,6 +1,6 @@
 """NUL characters in ids from clients: PostgreSQL text cannot hold them, SQLite can.
 
-On both profiles such an id is simply unknown: no answer is a server error.
+On both profiles such an id is simply unknown, and no response is a server error.
 """
 
 from __future__ import annotations

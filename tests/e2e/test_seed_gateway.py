@@ -1,4 +1,4 @@
-"""Answers the seed gateway gives at once: routing, body checks and UNAUTHORIZED."""
+"""Responses the seed gateway returns at once: routing, body checks and UNAUTHORIZED."""
 
 from __future__ import annotations
 

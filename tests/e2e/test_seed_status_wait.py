@@ -15,7 +15,7 @@ WAIT_MS = 500
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The usual settings with a wait long enough to tell apart from an answer at once."""
+    """The usual settings with a wait long enough to tell apart from an immediate response."""
     return settings.model_copy(update={"status_poll_wait_ms": WAIT_MS})
 
 

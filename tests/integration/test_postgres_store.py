@@ -225,7 +225,7 @@ async def test_locked_product_is_busy_until_sale_commits(
     assert locked is not None
     assert repository.replace_product(first_tx, locked, Product("p1", "seller_sue", "Cola", 35, 9))
 
-    # A second sale does not wait for the lock: it is told the row is busy, at once.
+    # A second sale does not wait for the lock: RowBusy is raised at once.
     with pytest.raises(RowBusy):
         repository.get_product(PostgresTx(second), "p1", for_update=True)
     second.rollback()

@@ -18,7 +18,7 @@ def check_coin(value: object) -> int:
 def change_for(cents: int) -> list[int]:
     """Return `cents` as the fewest coins, largest first.
 
-    Every amount the machine holds is a sum of coins, so it is a multiple of 5. Because the coin
+    Every amount the machine stores is a sum of coins, so it is a multiple of 5. Because the coin
     values form a canonical system, taking the largest coin that fits is optimal.
     """
     if cents < 0 or cents % 5:

@@ -65,8 +65,8 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
-    """Build the ASGI app. `on_startup` and `on_shutdown` run in the app's lifespan, so that
-    whoever assembles the process (one process or many) decides what runs beside the gateway.
+    """Build the ASGI app. `on_startup` and `on_shutdown` run in the app's lifespan, so the
+    code that assembles the process (one process or many) decides what runs beside the gateway.
 
     The busiest seed routes, and the REST paths without parameters, are answered by
     `SeedFastPath` and `RestFastPath` before Starlette's middleware and router see them."""

@@ -31,7 +31,7 @@ class RestFastPath:
     """ASGI middleware that hands `/api/v1` calls on paths without parameters (deposit, buy,
     ...) straight to their endpoint, past Starlette's middleware stack and router.
 
-    The endpoints catch their own errors and build complete responses, so the answers are the
+    The endpoints catch their own errors and build complete responses, so the responses are the
     ones the routes give. Use it only without CORS: its responses would lack those headers.
     """
 

@@ -1,6 +1,6 @@
 """The seed protocol: the original vending machine's wire protocol, kept for its clients.
 
-Every answer is HTTP 200 with a JSON body, failures included; writes return a `req_id` at once
+Every response is HTTP 200 with a JSON body, failures included; writes return a `req_id` at once
 and their status is read later from `/req_status`. Sessions are named by `wsess_id`, taken from
 the body or the cookie of that name.
 """
@@ -47,7 +47,7 @@ ALLOWED_KEYS = frozenset(
 COOKIE = "wsess_id"
 SESSION_WAIT_SECONDS = 1.0
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
-"""The methods of RFC 9110 and PATCH; HEAD comes with GET. Starlette answers any other method
+"""The methods of RFC 9110 and PATCH; HEAD comes with GET. Starlette rejects any other method
 with a plain-text 405."""
 
 _encode = msgspec.json.Encoder().encode
@@ -265,7 +265,7 @@ class SeedProtocol:
         if record.last_auth_req is not None:
             await self._wait_for_status(record.last_auth_req, deadline)
             # A session read that overlapped the status may have cached the session as it was
-            # before; the status is committed now, so a fresh read sees its outcome.
+            # before. The status is committed now, so a fresh read returns its outcome.
             self._sessions.forget(record.wsess_id)
         current = await self._sessions.get(record.wsess_id) or record
         if current.failed_code is not None:
@@ -355,7 +355,7 @@ class SeedProtocol:
     # ------------------------------------------------------------ reads
 
     async def _reader(self, call: Call) -> SessionRecord | bytes:
-        """Return the caller's session, or the error answer the protocol gives for reads."""
+        """Return the caller's session, or the error response the protocol gives for reads."""
         record = await self._sessions.get(call.wsess_id, call.token) if call.wsess_id else None
         if record is not None and record.token is not None:
             if call.token != record.token or await self._auth.resolve(record.token) is None:
@@ -377,8 +377,8 @@ class SeedProtocol:
     async def _has_ended(self, token: str) -> bool:
         """Return True when `token` was issued and has since ended or expired.
 
-        NOTE: the purge deletes ended tokens after the token lifetime; from then on such a
-        token counts as unknown and a read with it waits for the TIMEOUT answer.
+        NOTE: the purge deletes ended tokens after the token lifetime. From then on such a
+        token counts as unknown, and a read with it waits for the TIMEOUT response.
         """
         if await self._auth.resolve(token) is not None:
             return False

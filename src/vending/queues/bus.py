@@ -1,7 +1,7 @@
 """Notifications between the gateway and the workers.
 
 Two kinds travel: "requests were enqueued on these queues" (wakes workers) and "these requests
-have a status" (reaches the gateway that holds the session). The embedded profile delivers them
+have a status" (reaches the gateway that serves the session). The embedded profile delivers them
 in memory; a scale-out bus delivers the same events across processes.
 """
 

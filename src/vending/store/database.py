@@ -1,8 +1,9 @@
 """The database interface that the queues, the workers and the gateway use.
 
-A `Database` runs a function inside one transaction on a thread of its own, so that the event
-loop never waits on disk and the same synchronous SQL serves SQLite and PostgreSQL. SQL uses `?`
-placeholders; adapters translate them to their driver's style.
+A `Database` runs a function inside one transaction on a thread of its own, so the event loop
+does not wait on disk (except in `write_now`, meant for setup) and the same synchronous SQL
+serves SQLite and PostgreSQL. SQL uses `?` placeholders, which adapters translate to their
+driver's style.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class ConflictError(Exception):
 class RowBusy(Exception):
     """A row that a request needs is locked by another transaction, which will soon commit.
 
-    Raised instead of waiting for the lock, so that two workers never wait on each other's rows
-    (a deadlock); the request is applied again in a later transaction.
+    It is raised instead of waiting for the lock, so two workers cannot deadlock on such rows.
+    The request is applied again in a later transaction.
     """
 
 

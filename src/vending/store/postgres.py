@@ -139,7 +139,7 @@ class PostgresDatabase:
                     raise
                 log.info("transaction conflict, retry %d: %s", attempt, exc)
                 # Back off long enough for the surviving transaction to take the locks it was
-                # waiting for; a retry that arrives first would deadlock with it again.
+                # waiting for, because a retry that arrives first would deadlock with it again.
                 time.sleep(random.uniform(0.01, 0.05) * attempt)
 
     def _attempt(self, fn: Callable[[PostgresTx], T]) -> T:

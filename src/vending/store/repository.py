@@ -159,8 +159,8 @@ def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product |
 
     The lock matters on PostgreSQL, where two worker lanes may sell the same product at once.
     The second does not wait for the lock (`NOWAIT`): it raises RowBusy and applies its request
-    in a later transaction, so two lanes never wait on each other's rows. SQLite has one writer,
-    so there the plain read is enough.
+    in a later transaction, so two lanes never wait on each other's product rows. SQLite has
+    one writer, so there the plain read is enough.
     """
     sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?"
     if for_update and tx.dialect == "postgresql":

@@ -68,9 +68,9 @@ def sqlite_path(url: str) -> str:
 class SqliteDatabase:
     """The embedded profile's database: one file holding the data and the queues.
 
-    `synchronous` is SQLite's setting: "full" (the default) survives a power loss once a commit
-    returns; "normal" in WAL mode may lose the last commits on a power loss, though not on a
-    process crash; "off" may corrupt the file on a power loss.
+    `synchronous` is SQLite's setting. With "full" (the default) a commit survives a power loss
+    once it returns. "normal" in WAL mode may lose the last commits on a power loss, though not
+    on a process crash. "off" may corrupt the file on a power loss.
     """
 
     dialect = "sqlite"

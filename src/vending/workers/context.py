@@ -1,4 +1,4 @@
-"""What a request handler gets: the open transaction and the request's identity."""
+"""The context a request handler receives: the open transaction and the request's identity."""
 
 from __future__ import annotations
 

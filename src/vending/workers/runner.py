@@ -1,9 +1,9 @@
 """The worker loop shared by every worker: claim, apply in one transaction, publish statuses.
 
-A lane serves one queue. It sleeps until the bus says its queue may have work, then claims the
-requests that are next in their account's order, applies up to `batch_size` of them in one
-transaction (each inside a savepoint, so one request never spans two transactions and a failed
-one never half-applies), commits, and publishes their statuses.
+A lane serves one queue. It sleeps until the bus signals that its queue may have work. Then it
+claims the requests that are next in their account's order and applies up to `batch_size` of
+them in one transaction, each inside a savepoint, so one request never spans two transactions
+and a failed one never half-applies. It commits and publishes their statuses.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class Lane:
     def _apply_one(self, tx: Tx, request: fifo.QueuedRequest, now: int) -> StatusEvent:
         """Apply one request and store its status, inside a savepoint of the batch.
 
-        A DomainError rolls back the handler's writes; the failure (the failure hook's writes
+        A DomainError rolls back the handler's writes. The failure (the failure hook's writes
         and the failed status) is then stored in a savepoint of its own. Any other exception
         leaves nothing of the request behind and propagates.
         """

@@ -20,8 +20,12 @@ WORKERS = ("gatekeeper", "stock-handler")
 
 
 def lanes_of(name: str, database: Database, bus: Bus, settings: Settings) -> list[Lane]:
-    """Return the lanes of worker `name`: the gatekeeper serves two queues on two lanes, so
-    that sign-ins never wait behind deposits or the other way round."""
+    """Return the lanes of worker `name`: one per queue.
+
+    The gatekeeper serves auth.fifo and deposit.fifo on two lanes, so a batch of sign-ins and a
+    batch of deposits do not queue behind each other in one loop. On SQLite both still share the
+    one writer thread.
+    """
 
     def lane(queue: str, handlers: Mapping[str, Handler], hooks: Mapping[str, FailureHook]) -> Lane:
         return Lane(

@@ -68,7 +68,7 @@ def routes(api: RestApi) -> list[Route]:
 
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
-"""The methods of RFC 9110 and PATCH. Starlette answers any other method with a plain-text 405."""
+"""The methods of RFC 9110 and PATCH. Starlette rejects any other method with a plain-text 405."""
 
 _PAGE_PARAMETERS: list[dict[str, Any]] = [
     {
