@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vending.queues import fifo
 from vending.queues.names import AUTH, DEPOSIT, POST
-from vending.store.database import Tx
+from vending.store.database import RowCountMismatch, Tx
 from vending.store.sqlite import SqliteDatabase
 
 
@@ -21,7 +21,15 @@ def new_request(queue: str, req_id: str, okey: str, kind: str = "deposit") -> fi
 
 
 def enqueue_all(database: SqliteDatabase, requests: list[fifo.NewRequest]) -> list[int]:
-    return database.write_now(lambda tx: [fifo.enqueue(tx, r) for r in requests])
+    """Enqueue `requests` in one transaction; return the sequence number each one got."""
+
+    def run(tx: Tx) -> list[int]:
+        for request in requests:
+            fifo.enqueue(tx, request)
+        rows = tx.all("SELECT seq FROM queue ORDER BY id")
+        return [int(row[0]) for row in rows[-len(requests) :]]
+
+    return database.write_now(run)
 
 
 def claim(database: SqliteDatabase, queue: str, limit: int = 10) -> list[fifo.QueuedRequest]:
@@ -29,7 +37,12 @@ def claim(database: SqliteDatabase, queue: str, limit: int = 10) -> list[fifo.Qu
 
 
 def complete(database: SqliteDatabase, request: fifo.QueuedRequest, body: bytes = b"{}") -> bool:
-    return database.write_now(lambda tx: fifo.complete(tx, request, body, 2))
+    """Complete `request` in a transaction of its own; False when `complete` refused it."""
+    try:
+        database.write_now(lambda tx: fifo.complete(tx, request, body, 2))
+    except RowCountMismatch:
+        return False
+    return True
 
 
 def count(database: SqliteDatabase, sql: str) -> int:

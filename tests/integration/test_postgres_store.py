@@ -14,7 +14,7 @@ from vending.queues import fifo
 from vending.settings import Settings
 from vending.store import migrate, repository
 from vending.store.connect import open_database
-from vending.store.database import ConflictError, RowBusy
+from vending.store.database import ConflictError, RowBusy, RowCountMismatch
 from vending.store.postgres import PostgresDatabase, PostgresTx, to_pyformat
 
 pytestmark = pytest.mark.postgres
@@ -153,7 +153,8 @@ async def test_next_request_waits_for_the_earlier_one(
     [early] = fifo.claim(tx, "deposit.fifo", 10)
 
     assert fifo.claim(PostgresTx(other), "post.fifo", 10) == []
-    assert fifo.complete(tx, early, b'{"ok":true}', 2)
+    fifo.complete(tx, early, b'{"ok":true}', 2)
+    tx.flush()
     assert fifo.claim(PostgresTx(other), "post.fifo", 10) == []
     worker.commit()
     other.rollback()
@@ -166,10 +167,15 @@ async def test_second_completion_changes_nothing(
     await database.write(lambda tx: fifo.enqueue(tx, request("deposit.fifo", "r1", "bob")))
     first, second = connections
     [claimed] = fifo.claim(PostgresTx(first), "deposit.fifo", 1)
-    assert fifo.complete(PostgresTx(first), claimed, b'{"ok":true}', 2)
+    first_tx = PostgresTx(first)
+    fifo.complete(first_tx, claimed, b'{"ok":true}', 2)
+    first_tx.flush()
     first.commit()
 
-    assert not fifo.complete(PostgresTx(second), claimed, b'{"ok":false}', 3)
+    second_tx = PostgresTx(second)
+    fifo.complete(second_tx, claimed, b'{"ok":false}', 3)
+    with pytest.raises(RowCountMismatch):
+        second_tx.flush()
     second.commit()
     statuses = await database.read(lambda tx: tx.all("SELECT body FROM statuses"))
     assert statuses == [('{"ok":true}',)]
@@ -185,7 +191,8 @@ async def test_killed_worker_leaves_nothing(
     tx.run(
         "INSERT INTO ledger (req_id, at, kind, uid, deposit_delta) VALUES ('r1', 1, 'x', 'c', 5)"
     )
-    assert fifo.complete(tx, claimed, b'{"ok":true}', 2)
+    fifo.complete(tx, claimed, b'{"ok":true}', 2)
+    tx.flush()
     pid = doomed.info.backend_pid
     survivor.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
     survivor.commit()
@@ -220,17 +227,20 @@ async def test_locked_product_is_busy_until_sale_commits(
     product = Product("p1", "seller_sue", "Cola", 35, 10)
     await database.write(lambda tx: repository.insert_product(tx, product, 1))
     seller, second = connections
-    first_tx = PostgresTx(seller)
-    locked = repository.get_product(first_tx, "p1", for_update=True)
-    assert locked is not None
-    assert repository.replace_product(first_tx, locked, Product("p1", "seller_sue", "Cola", 35, 9))
+    with seller.pipeline() as selling:
+        first_tx = PostgresTx(seller, selling)
+        locked = repository.get_product(first_tx, "p1", for_update=True)
+        assert locked is not None
+        repository.replace_product(first_tx, locked, Product("p1", "seller_sue", "Cola", 35, 9))
+        first_tx.flush()
 
-    # A second sale does not wait for the lock: RowBusy is raised at once.
-    with pytest.raises(RowBusy):
-        repository.get_product(PostgresTx(second), "p1", for_update=True)
-    second.rollback()
+        # A second sale does not wait for the lock: RowBusy is raised at once.
+        with second.pipeline() as waiting, pytest.raises(RowBusy):
+            repository.get_product(PostgresTx(second, waiting), "p1", for_update=True)
+        second.rollback()
 
-    seller.commit()
-    after = repository.get_product(PostgresTx(second), "p1", for_update=True)
+        seller.commit()
+    with second.pipeline() as after_sale:
+        after = repository.get_product(PostgresTx(second, after_sale), "p1", for_update=True)
     assert after is not None
     assert after.amount == 9

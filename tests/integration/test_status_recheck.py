@@ -25,7 +25,7 @@ async def test_recheck_finds_unannounced_status(settings: Settings) -> None:
 
     def apply_silently(tx: Tx) -> None:
         [request] = fifo.claim(tx, "deposit.fifo", 1)
-        assert fifo.complete(tx, request, b'{"ok":true,"result":{"coin":5}}', 1)
+        fifo.complete(tx, request, b'{"ok":true,"result":{"coin":5}}', 1)
 
     await database.write(apply_silently)
     waiting = asyncio.create_task(hub.wait(req_id, 5.0))

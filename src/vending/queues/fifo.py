@@ -42,8 +42,30 @@ class QueuedRequest:
     attempts: int
 
 
-def enqueue(tx: Tx, request: NewRequest) -> int:
-    """Insert `request` with the next sequence number of its key; return that number."""
+_ENQUEUE_IN_ONE = (
+    "WITH k AS (INSERT INTO order_keys (okey, next_seq, done_seq) VALUES (?, 1, 0) "
+    "ON CONFLICT (okey) DO UPDATE SET next_seq = order_keys.next_seq + 1 RETURNING next_seq) "
+    "INSERT INTO queue (queue, req_id, okey, seq, kind, payload, wsess_id, accepted_at) "
+    "SELECT ?, ?, ?, k.next_seq, ?, ?, ?, ? FROM k"
+)
+"""`enqueue` as one statement, for PostgreSQL, which can send it without waiting for a result."""
+
+
+def enqueue(tx: Tx, request: NewRequest) -> None:
+    """Insert `request` with the next sequence number of its key."""
+    fields = (
+        request.queue,
+        request.req_id,
+        request.okey,
+        request.kind,
+        request.payload.decode(),
+        request.wsess_id,
+        request.accepted_at,
+    )
+    if tx.dialect == "postgresql":
+        tx.send(_ENQUEUE_IN_ONE, (request.okey, *fields), expect_rows=1)
+        return
+
     row = tx.one(
         "INSERT INTO order_keys (okey, next_seq, done_seq) VALUES (?, 1, 0) "
         "ON CONFLICT (okey) DO UPDATE SET next_seq = order_keys.next_seq + 1 "
@@ -51,22 +73,12 @@ def enqueue(tx: Tx, request: NewRequest) -> int:
         (request.okey,),
     )
     assert row is not None
-    seq = int(row[0])
+    queue, req_id, okey, kind, payload, wsess_id, accepted_at = fields
     tx.run(
         "INSERT INTO queue (queue, req_id, okey, seq, kind, payload, wsess_id, accepted_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            request.queue,
-            request.req_id,
-            request.okey,
-            seq,
-            request.kind,
-            request.payload.decode(),
-            request.wsess_id,
-            request.accepted_at,
-        ),
+        (queue, req_id, okey, int(row[0]), kind, payload, wsess_id, accepted_at),
     )
-    return seq
 
 
 _CLAIM = (
@@ -110,43 +122,42 @@ def claim(tx: Tx, queue: str, limit: int, skip: Collection[int] = ()) -> list[Qu
 _COMPLETE_IN_ONE = (
     "WITH advanced AS ("
     " UPDATE order_keys SET done_seq = ? WHERE okey = ? AND done_seq = ? RETURNING okey),"
-    " stored AS (INSERT INTO statuses (req_id, okey, wsess_id, kind, body, created_at)"
-    " SELECT ?, ?, ?, ?, ?, ? FROM advanced RETURNING 1),"
     " removed AS (DELETE FROM queue WHERE id = ? AND EXISTS (SELECT 1 FROM advanced)"
     " RETURNING 1)"
-    " SELECT COUNT(*) FROM advanced"
+    " INSERT INTO statuses (req_id, okey, wsess_id, kind, body, created_at)"
+    " SELECT ?, ?, ?, ?, ?, ? FROM advanced"
 )
-"""`complete` as one statement, for PostgreSQL, which runs data-changing CTEs: one round trip
-instead of three."""
+"""`complete` as one statement, for PostgreSQL, which runs data-changing CTEs: it inserts the
+status only when the key advanced, so its row count tells whether the request was next."""
 
 
-def complete(tx: Tx, request: QueuedRequest, body: bytes, now: int) -> bool:
+def complete(tx: Tx, request: QueuedRequest, body: bytes, now: int) -> None:
     """Store the status of `request`, advance its key and remove it from the queue.
 
-    Return False, changing nothing, when the request already has a status (a repeated
-    delivery): the sequence check makes the whole step happen at most once.
+    When the request is not the next of its key (it has a status already), nothing changes and
+    the transaction raises `RowCountMismatch`, at the latest when the caller's savepoint ends or
+    at commit: the sequence check makes the whole step happen at most once.
     """
     status = (request.req_id, request.okey, request.wsess_id, request.kind, body.decode(), now)
     if tx.dialect == "postgresql":
-        row = tx.one(
+        tx.send(
             _COMPLETE_IN_ONE,
-            (request.seq, request.okey, request.seq - 1, *status, request.id),
+            (request.seq, request.okey, request.seq - 1, request.id, *status),
+            expect_rows=1,
         )
-        return row is not None and int(row[0]) == 1
+        return
 
-    advanced = tx.run(
+    tx.send(
         "UPDATE order_keys SET done_seq = ? WHERE okey = ? AND done_seq = ?",
         (request.seq, request.okey, request.seq - 1),
+        expect_rows=1,
     )
-    if advanced != 1:
-        return False
-    tx.run(
+    tx.send(
         "INSERT INTO statuses (req_id, okey, wsess_id, kind, body, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         status,
     )
-    tx.run("DELETE FROM queue WHERE id = ?", (request.id,))
-    return True
+    tx.send("DELETE FROM queue WHERE id = ?", (request.id,))
 
 
 def record_attempt(tx: Tx, request_id: int, error: str) -> int:

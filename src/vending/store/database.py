@@ -29,6 +29,11 @@ class RowBusy(Exception):
     """
 
 
+class RowCountMismatch(RuntimeError):
+    """A statement sent with `expect_rows` changed another number of rows: a row was not in the
+    state the transaction had read. The request fails this attempt and is tried again."""
+
+
 class Tx(Protocol):
     """One open transaction."""
 
@@ -38,12 +43,29 @@ class Tx(Protocol):
         """Execute a statement and return the number of rows it changed."""
         ...
 
+    def send(self, sql: str, params: Sequence[Any] = (), expect_rows: int | None = None) -> None:
+        """Execute a statement whose result the caller does not read.
+
+        The adapter may send it without waiting for the database, together with the statements
+        that follow. An error it causes, or a row count other than `expect_rows`
+        (`RowCountMismatch`), is then raised by the next call that reads a result (`run`, `one`,
+        `all`), and at the latest on leaving the enclosing savepoint or at commit.
+        """
+        ...
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Execute a query and return its first row, or None."""
         ...
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Execute a query and return every row."""
+        ...
+
+    def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        """Execute queries in order and return the first row of each, or None.
+
+        The adapter may send them together and wait once for all of their answers.
+        """
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:

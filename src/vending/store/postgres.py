@@ -22,7 +22,7 @@ import psycopg
 from psycopg import errors
 from psycopg_pool import ConnectionPool
 
-from vending.store.database import ConflictError, Row, RowBusy
+from vending.store.database import ConflictError, Row, RowBusy, RowCountMismatch
 
 log = logging.getLogger(__name__)
 
@@ -61,47 +61,158 @@ def _without_nul(value: Any) -> Any:
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Raise the database's lock conflicts as the store's own exceptions."""
+    try:
+        yield
+    except _CONFLICTS as exc:
+        raise ConflictError(str(exc).strip()) from exc
+    except errors.LockNotAvailable as exc:
+        raise RowBusy(str(exc).strip()) from exc
+
+
+class SpoiledTransaction(ConflictError):
+    """A statement of a savepoint that had already been left failed, so the failure can no
+    longer be undone alone. Nothing of the transaction is kept; the adapter runs it again with
+    every savepoint checked before it is left."""
+
+
 class PostgresTx:
-    """A transaction on one pooled psycopg connection."""
+    """A transaction on one pooled psycopg connection in pipeline mode.
+
+    `send` queues a statement without waiting for PostgreSQL. The calls that read a result
+    (`run`, `one`, `all`) send a sync and wait for every queued statement, so their round trip
+    carries the queued ones too. A queued statement's error, or a row count other than the one
+    it expects, is raised at that sync, or at commit, which syncs first when anything is still
+    queued.
+
+    Leaving a savepoint does not wait either, unless `check_savepoints` is set: the savepoint's
+    last statements travel with the next request's first read. Should one of them fail, the
+    transaction is spoiled (`SpoiledTransaction`) and the adapter runs it again with
+    `check_savepoints` set, which syncs before each savepoint is left, so that a failure rolls
+    back only its own savepoint. Without a pipeline, every statement waits for its result.
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._cursor = connection.cursor()
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        pipeline: psycopg.Pipeline | None = None,
+        check_savepoints: bool = False,
+    ) -> None:
+        self._connection = connection
+        self._pipeline = pipeline
+        self._check_savepoints = check_savepoints or pipeline is None
+        self._results = connection.cursor()
+        self._sends = connection.cursor()
+        self._checks: list[tuple[psycopg.Cursor[Any], int, str]] = []
+        self._queued = 0
+        self._left_savepoint_queued = False
+        self._spoiled: SpoiledTransaction | None = None
         self._savepoints = 0
 
-    def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+    def _execute(self, cursor: psycopg.Cursor[Any], sql: str, params: Sequence[Any]) -> None:
+        if self._spoiled is not None:
+            raise self._spoiled
         if any(isinstance(value, str) and "\x00" in value for value in params):
             params = [_without_nul(value) for value in params]
+        with _translated():
+            cursor.execute(to_pyformat(sql), params)
+
+    def _sync(self) -> None:
+        """Wait for every queued statement; raise its error or a row count mismatch."""
+        if self._spoiled is not None:
+            raise self._spoiled
+        left_savepoint, self._left_savepoint_queued = self._left_savepoint_queued, False
+        checks, self._checks = self._checks, []
+        self._queued = 0
         try:
-            return self._cursor.execute(to_pyformat(sql), params)
-        except _CONFLICTS as exc:
-            raise ConflictError(str(exc).strip()) from exc
-        except errors.LockNotAvailable as exc:
-            raise RowBusy(str(exc).strip()) from exc
+            if self._pipeline is not None:
+                with _translated():
+                    self._pipeline.sync()
+            for cursor, expected, sql in checks:
+                if cursor.rowcount != expected:
+                    raise RowCountMismatch(
+                        f"{cursor.rowcount} rows changed instead of {expected}: {sql}"
+                    )
+        except Exception as exc:
+            if not left_savepoint:
+                raise
+            self._spoiled = SpoiledTransaction(f"a statement of a savepoint left earlier: {exc}")
+            raise self._spoiled from exc
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._execute(sql, params).rowcount
+        self._execute(self._results, sql, params)
+        self._sync()
+        return self._results.rowcount
+
+    def send(self, sql: str, params: Sequence[Any] = (), expect_rows: int | None = None) -> None:
+        if expect_rows is None:
+            self._execute(self._sends, sql, params)
+        else:
+            cursor = self._connection.cursor()
+            self._execute(cursor, sql, params)
+            self._checks.append((cursor, expect_rows, sql))
+        self._queued += 1
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self._execute(sql, params).fetchone()
+        self._execute(self._results, sql, params)
+        self._sync()
+        row: Row | None = self._results.fetchone()
         return row
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._execute(sql, params).fetchall()
+        self._execute(self._results, sql, params)
+        self._sync()
+        return self._results.fetchall()
+
+    def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        cursors = []
+        for sql, params in queries:
+            cursor = self._connection.cursor()
+            self._execute(cursor, sql, params)
+            cursors.append(cursor)
+        self._sync()
+        return [cursor.fetchone() for cursor in cursors]
+
+    def flush(self) -> None:
+        """Wait for every queued statement, as `_sync` does; nothing to do when none is queued."""
+        if self._queued or self._spoiled is not None:
+            self._sync()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        if self._checks and not self._left_savepoint_queued:
+            # Checks of the enclosing level must not be cleared with this savepoint's.
+            self._sync()
         self._savepoints += 1
         name = f"sp{self._savepoints}"
-        self._cursor.execute(f"SAVEPOINT {name}")
+        self.send(f"SAVEPOINT {name}")
         try:
             yield
+            if self._check_savepoints:
+                self.flush()
         except BaseException:
-            self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self._cursor.execute(f"RELEASE SAVEPOINT {name}")
+            if self._left_savepoint_queued:
+                # An earlier savepoint's statements are still queued: they must succeed.
+                self._sync()
+            # The statements queued inside are rolled back, so their errors and counts no
+            # longer matter; a sync ends the pipeline's aborted state if one of them failed.
+            self._checks.clear()
+            try:
+                self._sync()
+            except (psycopg.Error, RowBusy):
+                pass
+            except ConflictError:
+                if self._spoiled is not None:
+                    raise
+            self.send(f"ROLLBACK TO SAVEPOINT {name}")
+            self.send(f"RELEASE SAVEPOINT {name}")
             raise
-        self._cursor.execute(f"RELEASE SAVEPOINT {name}")
+        self.send(f"RELEASE SAVEPOINT {name}")
+        self._left_savepoint_queued = True
 
 
 class PostgresDatabase:
@@ -130,10 +241,16 @@ class PostgresDatabase:
 
     def _transaction(self, fn: Callable[[PostgresTx], T]) -> T:
         attempt = 0
+        check_savepoints = False
         while True:
             attempt += 1
             try:
-                return self._attempt(fn)
+                return self._attempt(fn, check_savepoints)
+            except SpoiledTransaction as exc:
+                if check_savepoints:
+                    raise
+                log.info("transaction spoiled, running it again with checked savepoints: %s", exc)
+                check_savepoints = True
             except ConflictError as exc:
                 if attempt > self._conflict_retries:
                     raise
@@ -142,17 +259,18 @@ class PostgresDatabase:
                 # waiting for, because a retry that arrives first would deadlock with it again.
                 time.sleep(random.uniform(0.01, 0.05) * attempt)
 
-    def _attempt(self, fn: Callable[[PostgresTx], T]) -> T:
+    def _attempt(self, fn: Callable[[PostgresTx], T], check_savepoints: bool) -> T:
         with self._pool.connection() as connection:
             try:
-                result = fn(PostgresTx(connection))
+                with connection.pipeline() as pipeline:
+                    tx = PostgresTx(connection, pipeline, check_savepoints)
+                    result = fn(tx)
+                    tx.flush()
+                    with _translated():
+                        connection.commit()
             except BaseException:
                 connection.rollback()
                 raise
-            try:
-                connection.commit()
-            except _CONFLICTS as exc:
-                raise ConflictError(str(exc).strip()) from exc
             return result
 
     async def write(self, fn: Callable[[PostgresTx], T]) -> T:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from vending.domain.products import Product
 from vending.domain.users import Role, User
-from vending.store.database import Tx
+from vending.store.database import Row, Tx
 
 # ---------------------------------------------------------------- users
 
@@ -26,18 +26,23 @@ def get_user(tx: Tx, uid: str) -> User | None:
     return User(uid=row[0], username=row[1], role=Role(row[2]), deposit=row[3])
 
 
-def user_by_token(tx: Tx, uid: str, token_hash: str, now: int) -> User | None:
-    """Return the live account `uid` if `token_hash` is one of its live tokens, else None."""
-    row = tx.one(
-        "SELECT u.uid, u.username, u.role, u.deposit FROM auth_tokens t "
-        "JOIN users u ON u.uid = t.uid "
-        "WHERE t.token_hash = ? AND t.uid = ? AND t.ended_at IS NULL AND t.expires_at > ? "
-        "AND u.deleted_at IS NULL",
-        (token_hash, uid, now),
-    )
+_TOKEN_USER = (
+    "SELECT u.uid, u.username, u.role, u.deposit FROM auth_tokens t "
+    "JOIN users u ON u.uid = t.uid "
+    "WHERE t.token_hash = ? AND t.uid = ? AND t.ended_at IS NULL AND t.expires_at > ? "
+    "AND u.deleted_at IS NULL"
+)
+
+
+def _user(row: Row | None) -> User | None:
     if row is None:
         return None
     return User(uid=row[0], username=row[1], role=Role(row[2]), deposit=row[3])
+
+
+def user_by_token(tx: Tx, uid: str, token_hash: str, now: int) -> User | None:
+    """Return the live account `uid` if `token_hash` is one of its live tokens, else None."""
+    return _user(tx.one(_TOKEN_USER, (token_hash, uid, now)))
 
 
 def uid_taken(tx: Tx, uid: str) -> bool:
@@ -63,13 +68,17 @@ def set_password_hash(tx: Tx, uid: str, password_hash: str) -> None:
     tx.run("UPDATE users SET password_hash = ? WHERE uid = ?", (password_hash, uid))
 
 
-def change_deposit(tx: Tx, uid: str, expected: int, new: int) -> bool:
-    """Set the deposit of `uid` to `new` if it is still `expected`; return whether it changed."""
-    changed = tx.run(
+def change_deposit(tx: Tx, uid: str, expected: int, new: int) -> None:
+    """Set the deposit of `uid` from `expected` to `new`.
+
+    When the stored deposit is no longer `expected`, nothing changes and the transaction raises
+    `RowCountMismatch`, at the latest when the caller's savepoint ends.
+    """
+    tx.send(
         "UPDATE users SET deposit = ? WHERE uid = ? AND deposit = ? AND deleted_at IS NULL",
         (new, uid, expected),
+        expect_rows=1,
     )
-    return changed == 1
 
 
 def mark_user_deleted(tx: Tx, uid: str, now: int) -> None:
@@ -154,6 +163,13 @@ def _product(row: tuple[object, ...]) -> Product:
     )
 
 
+def _product_query(tx: Tx, product_uid: str, for_update: bool) -> tuple[str, tuple[str]]:
+    sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?"
+    if for_update and tx.dialect == "postgresql":
+        sql += " FOR UPDATE NOWAIT"
+    return sql, (product_uid,)
+
+
 def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product | None:
     """Return a product; with `for_update`, lock its row until the transaction ends.
 
@@ -162,11 +178,20 @@ def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product |
     in a later transaction, so two lanes never wait on each other's product rows. SQLite has
     one writer, so there the plain read is enough.
     """
-    sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?"
-    if for_update and tx.dialect == "postgresql":
-        sql += " FOR UPDATE NOWAIT"
-    row = tx.one(sql, (product_uid,))
+    row = tx.one(*_product_query(tx, product_uid, for_update))
     return None if row is None else _product(row)
+
+
+def user_by_token_and_product(
+    tx: Tx, uid: str, token_hash: str, now: int, product_uid: str
+) -> tuple[User | None, Product | None]:
+    """Return what `user_by_token` and `get_product(..., for_update=True)` return, read together
+    (one round trip on PostgreSQL). The product's row is locked even when the token is not valid.
+    """
+    user_row, product_row = tx.first_rows(
+        [(_TOKEN_USER, (token_hash, uid, now)), _product_query(tx, product_uid, True)]
+    )
+    return _user(user_row), None if product_row is None else _product(product_row)
 
 
 def insert_product(tx: Tx, product: Product, now: int) -> None:
@@ -184,14 +209,18 @@ def insert_product(tx: Tx, product: Product, now: int) -> None:
     )
 
 
-def replace_product(tx: Tx, old: Product, new: Product) -> bool:
-    """Write `new` over `old` if the stored row still equals `old`; return whether it changed."""
-    changed = tx.run(
+def replace_product(tx: Tx, old: Product, new: Product) -> None:
+    """Write `new` over `old`.
+
+    When the stored row no longer holds `old`'s stock and cost, nothing changes and the
+    transaction raises `RowCountMismatch`, at the latest when the caller's savepoint ends.
+    """
+    tx.send(
         "UPDATE products SET product_name = ?, cost = ?, amount = ? "
         "WHERE uid = ? AND amount = ? AND cost = ?",
         (new.product_name, new.cost, new.amount, old.uid, old.amount, old.cost),
+        expect_rows=1,
     )
-    return changed == 1
 
 
 def delete_product(tx: Tx, product_uid: str) -> None:
@@ -237,7 +266,7 @@ def append_ledger(
     stock_delta: int = 0,
 ) -> None:
     """Record one money or stock change; balances and stock are sums of these deltas."""
-    tx.run(
+    tx.send(
         "INSERT INTO ledger (req_id, at, kind, uid, product_uid, deposit_delta, stock_delta) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (req_id, now, kind, uid, product_uid, deposit_delta, stock_delta),

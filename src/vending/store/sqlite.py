@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from vending.store.database import Row
+from vending.store.database import Row, RowCountMismatch
 
 T = TypeVar("T")
 
@@ -33,12 +33,20 @@ class SqliteTx:
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._connection.execute(sql, params).rowcount
 
+    def send(self, sql: str, params: Sequence[Any] = (), expect_rows: int | None = None) -> None:
+        changed = self._connection.execute(sql, params).rowcount
+        if expect_rows is not None and changed != expect_rows:
+            raise RowCountMismatch(f"{changed} rows changed instead of {expect_rows}: {sql}")
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self._connection.execute(sql, params).fetchone()
         return row
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._connection.execute(sql, params).fetchall()
+
+    def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        return [self.one(sql, params) for sql, params in queries]
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -28,7 +28,11 @@ def authorize(ctx: Context, uid: str, token_hash: str) -> User:
     Raise `unauthorized` for an unknown, ended or expired token, a token of another account, or
     a deleted account.
     """
-    user = repository.user_by_token(ctx.tx, uid, token_hash, ctx.now)
+    return authorized(repository.user_by_token(ctx.tx, uid, token_hash, ctx.now))
+
+
+def authorized(user: User | None) -> User:
+    """Return `user`, the result of a token lookup; raise `unauthorized` when it found none."""
     if user is None:
         raise DomainError(Code.UNAUTHORIZED, "the token is invalid, ended or expired")
     return user

@@ -145,8 +145,7 @@ def delete_user(ctx: Context, cmd: c.DeleteUser) -> dict[str, Any]:
     change: list[int] = []
     if user.deposit:
         change = change_for(user.deposit)
-        if not repository.change_deposit(ctx.tx, user.uid, user.deposit, 0):
-            raise RuntimeError(f"deposit of {user.uid} changed during the transaction")
+        repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
         repository.append_ledger(
             ctx.tx, ctx.req_id, ctx.now, "account_deleted", user.uid, deposit_delta=-user.deposit
         )
@@ -172,8 +171,7 @@ def deposit(ctx: Context, cmd: c.Deposit) -> dict[str, Any]:
     require_role(user, Role.BUYER, Code.DEPOSIT_BUYERS_ONLY)
     coin = check_coin(cmd.coin)
     balance = user.deposit + coin
-    if not repository.change_deposit(ctx.tx, user.uid, user.deposit, balance):
-        raise RuntimeError(f"deposit of {user.uid} changed during the transaction")
+    repository.change_deposit(ctx.tx, user.uid, user.deposit, balance)
     repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, "deposit", user.uid, deposit_delta=coin)
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": balance})
     return {"coin": coin, "deposit": balance}
@@ -184,8 +182,7 @@ def reset(ctx: Context, cmd: c.Reset) -> dict[str, Any]:
     require_role(user, Role.BUYER, Code.RESET_BUYERS_ONLY)
     change = change_for(user.deposit)
     if user.deposit:
-        if not repository.change_deposit(ctx.tx, user.uid, user.deposit, 0):
-            raise RuntimeError(f"deposit of {user.uid} changed during the transaction")
+        repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
         repository.append_ledger(
             ctx.tx, ctx.req_id, ctx.now, "reset", user.uid, deposit_delta=-user.deposit
         )

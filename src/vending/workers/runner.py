@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 _decoders = {kind: msgspec.json.Decoder(cls) for kind, cls in COMMAND_TYPES.items()}
 
 
-class AlreadyApplied(Exception):
-    """The request has a status already: a repeated delivery, skipped."""
-
-
 @dataclass(slots=True)
 class BatchResult:
     events: list[StatusEvent] = field(default_factory=list)
@@ -109,8 +105,6 @@ class Lane:
             for request in claimed:
                 try:
                     result.events.append(self._apply_one(tx, request, now))
-                except AlreadyApplied:
-                    skip.add(request.id)
                 except RowBusy:
                     # Another transaction has locked a row this request needs, so apply it later.
                     skip.add(request.id)
@@ -142,7 +136,7 @@ class Lane:
         try:
             with tx.savepoint():
                 body = status.succeeded(handler(ctx, command))
-                self._complete(tx, request, body, now)
+                fifo.complete(tx, request, body, now)
         except DomainError as error:
             ctx.effects.clear()
             body = status.failed(error.code.value, error.detail)
@@ -150,15 +144,10 @@ class Lane:
                 hook = self._failure_hooks.get(request.kind)
                 if hook is not None:
                     hook(ctx, command, error)
-                self._complete(tx, request, body, now)
+                fifo.complete(tx, request, body, now)
         return StatusEvent(
             request.req_id, request.okey, request.wsess_id, request.kind, body, ctx.effects
         )
-
-    @staticmethod
-    def _complete(tx: Tx, request: fifo.QueuedRequest, body: bytes, now: int) -> None:
-        if not fifo.complete(tx, request, body, now):
-            raise AlreadyApplied(request.req_id)
 
     def _attempt_failed(
         self, tx: Tx, request: fifo.QueuedRequest, exc: Exception, now: int

@@ -9,7 +9,7 @@ from vending.domain import products as p
 from vending.domain.errors import Code, DomainError
 from vending.domain.users import Role, require_role
 from vending.store import repository
-from vending.workers.context import Context, Handler, authorize
+from vending.workers.context import Context, Handler, authorize, authorized
 
 
 def product_view(product: p.Product) -> dict[str, Any]:
@@ -81,8 +81,7 @@ def update_product(ctx: Context, cmd: c.UpdateProduct) -> dict[str, Any]:
         cost=old.cost if cost is None else cost,
         amount=amount,
     )
-    if not repository.replace_product(ctx.tx, old, new):
-        raise RuntimeError(f"product {old.uid} changed during the transaction")
+    repository.replace_product(ctx.tx, old, new)
     _log_stock(ctx, user.uid, new.uid, new.amount - old.amount)
     _changed(ctx, new)
     return product_view(new)
@@ -108,12 +107,17 @@ def delete_product(ctx: Context, cmd: c.DeleteProduct) -> dict[str, Any]:
 
 def buy(ctx: Context, cmd: c.Buy) -> dict[str, Any]:
     """Sell `amount` items to a buyer: stock, deposit, change and ledger in one transaction."""
-    user = authorize(ctx, cmd.uid, cmd.token_hash)
-    require_role(user, Role.BUYER, Code.BUY_BUYERS_ONLY)
     if not isinstance(cmd.product_uid, str) or not cmd.product_uid:
+        require_role(authorize(ctx, cmd.uid, cmd.token_hash), Role.BUYER, Code.BUY_BUYERS_ONLY)
         raise DomainError(Code.BAD_INPUT, "product_uid must be a non-empty string")
+
+    # The buyer and the product are read together, in one round trip on PostgreSQL.
+    found, product = repository.user_by_token_and_product(
+        ctx.tx, cmd.uid, cmd.token_hash, ctx.now, cmd.product_uid
+    )
+    user = authorized(found)
+    require_role(user, Role.BUYER, Code.BUY_BUYERS_ONLY)
     amount = p.check_buy_amount(cmd.amount)
-    product = repository.get_product(ctx.tx, cmd.product_uid, for_update=True)
     if product is None:
         raise DomainError(Code.PRODUCT_NOT_FOUND, f"no product with id {cmd.product_uid!r}")
     sale = p.purchase(product, amount, user.deposit)
@@ -121,10 +125,8 @@ def buy(ctx: Context, cmd: c.Buy) -> dict[str, Any]:
     left = p.Product(
         product.uid, product.seller_uid, product.product_name, product.cost, sale.stock_left
     )
-    if not repository.replace_product(ctx.tx, product, left):
-        raise RuntimeError(f"product {product.uid} changed during the transaction")
-    if not repository.change_deposit(ctx.tx, user.uid, user.deposit, 0):
-        raise RuntimeError(f"deposit of {user.uid} changed during the transaction")
+    repository.replace_product(ctx.tx, product, left)
+    repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
 
     repository.append_ledger(
         ctx.tx, ctx.req_id, ctx.now, "purchase", user.uid, product.uid, deposit_delta=-sale.spent

@@ -1,0 +1,92 @@
+"""`Tx.send` on both databases: a statement whose result is not read still fails loudly.
+
+On PostgreSQL a sent statement travels in pipeline mode and its error arrives later; these tests
+pin down when: at the next read, on leaving the savepoint, or at commit, never after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from vending.settings import Settings
+from vending.store import migrate
+from vending.store.connect import open_database
+from vending.store.database import Database, RowCountMismatch, Tx
+
+INSERT = "INSERT INTO meta (key, value) VALUES (?, ?)"
+KEYS = "SELECT key, value FROM meta WHERE key LIKE 't-%' ORDER BY key"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    store = open_database(database_url, Settings(pg_pool_size=2))
+    migrate.upgrade(store)
+    yield store
+    await store.close()
+
+
+async def keys(database: Database) -> list[tuple[object, ...]]:
+    return await database.read(lambda tx: tx.all(KEYS))
+
+
+async def test_sent_statements_run_in_order_with_reads(database: Database) -> None:
+    def write(tx: Tx) -> object:
+        tx.send(INSERT, ("t-a", "1"))
+        tx.send("UPDATE meta SET value = ? WHERE key = ?", ("2", "t-a"), expect_rows=1)
+        return tx.one("SELECT value FROM meta WHERE key = ?", ("t-a",))
+
+    assert await database.write(write) == ("2",)
+    assert await keys(database) == [("t-a", "2")]
+
+
+async def test_row_count_mismatch_rolls_back_its_savepoint(database: Database) -> None:
+    """On PostgreSQL the mismatch is found after the savepoint was left: the adapter throws the
+    transaction away and runs it again checking each savepoint, so the function runs twice."""
+    caught: list[str] = []
+    runs: list[str] = []
+
+    def write(tx: Tx) -> None:
+        runs.append(tx.dialect)
+        tx.send(INSERT, ("t-kept", "1"))
+        try:
+            with tx.savepoint():
+                tx.send(INSERT, ("t-dropped", "1"))
+                tx.send("UPDATE meta SET value = 'x' WHERE key = ?", ("t-absent",), expect_rows=1)
+        except RowCountMismatch:
+            caught.append(tx.dialect)
+        tx.send(INSERT, ("t-after", "1"))
+        tx.one("SELECT 1")
+
+    await database.write(write)
+    assert await keys(database) == [("t-after", "1"), ("t-kept", "1")]
+    assert caught == [database.dialect]
+    assert len(runs) == (2 if database.dialect == "postgresql" else 1)
+
+
+async def test_failed_send_is_raised_by_the_next_read_in_its_savepoint(
+    database: Database,
+) -> None:
+    def write(tx: Tx) -> None:
+        tx.send(INSERT, ("t-first", "1"))
+        with pytest.raises(Exception, match=r"duplicate|UNIQUE"), tx.savepoint():
+            tx.send(INSERT, ("t-second", "1"))
+            tx.send(INSERT, ("t-first", "again"))
+            tx.one("SELECT 1")
+        tx.send(INSERT, ("t-third", "1"))
+
+    await database.write(write)
+    assert await keys(database) == [("t-first", "1"), ("t-third", "1")]
+
+
+async def test_mismatch_still_queued_at_commit_aborts_the_transaction(
+    database: Database,
+) -> None:
+    def write(tx: Tx) -> None:
+        tx.send(INSERT, ("t-never", "1"))
+        tx.send("DELETE FROM meta WHERE key = ?", ("t-absent",), expect_rows=1)
+
+    with pytest.raises(RowCountMismatch):
+        await database.write(write)
+    assert await keys(database) == []
