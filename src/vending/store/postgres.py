@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, TypeVar
 
 import psycopg
@@ -87,11 +87,14 @@ class PostgresTx:
     it expects, is raised at that sync, or at commit, which syncs first when anything is still
     queued.
 
-    Leaving a savepoint does not wait either, unless `check_savepoints` is set: the savepoint's
-    last statements travel with the next request's first read. Should one of them fail, the
-    transaction is spoiled (`SpoiledTransaction`) and the adapter runs it again with
-    `check_savepoints` set, which syncs before each savepoint is left, so that a failure rolls
-    back only its own savepoint. Without a pipeline, every statement waits for its result.
+    Savepoints are optimistic unless `check_savepoints` is set: they send nothing, and their
+    last statements travel with the next read. They hold as long as nothing fails that has to
+    be undone: an exception after a statement inside that changes data, a statement inside
+    that fails, or a failure of a statement queued before the savepoint was left. Any of
+    these spoils the transaction (`SpoiledTransaction`), and the adapter runs it again with
+    `check_savepoints` set: real savepoints, with a sync before each is left, so a failure
+    rolls back only its own savepoint. Without a pipeline, every statement waits for its
+    result and savepoints are real.
     """
 
     dialect = "postgresql"
@@ -108,18 +111,31 @@ class PostgresTx:
         self._results = connection.cursor()
         self._sends = connection.cursor()
         self._checks: list[tuple[psycopg.Cursor[Any], int, str]] = []
+        self._spare: list[psycopg.Cursor[Any]] = []
         self._queued = 0
         self._left_savepoint_queued = False
+        self._writes = 0
+        self._failures = 0
         self._spoiled: SpoiledTransaction | None = None
         self._savepoints = 0
 
     def _execute(self, cursor: psycopg.Cursor[Any], sql: str, params: Sequence[Any]) -> None:
         if self._spoiled is not None:
             raise self._spoiled
+        if not sql.startswith("SELECT "):
+            self._writes += 1
         if any(isinstance(value, str) and "\x00" in value for value in params):
             params = [_without_nul(value) for value in params]
-        with _translated():
-            cursor.execute(to_pyformat(sql), params)
+        try:
+            with _translated():
+                cursor.execute(to_pyformat(sql), params)
+        except Exception:
+            self._failures += 1
+            raise
+
+    def _cursor(self) -> psycopg.Cursor[Any]:
+        """Return a cursor whose result nobody reads any more, or a new one."""
+        return self._spare.pop() if self._spare else self._connection.cursor()
 
     def _sync(self) -> None:
         """Wait for every queued statement; raise its error or a row count mismatch."""
@@ -130,13 +146,18 @@ class PostgresTx:
         self._queued = 0
         try:
             if self._pipeline is not None:
-                with _translated():
-                    self._pipeline.sync()
+                try:
+                    with _translated():
+                        self._pipeline.sync()
+                except Exception:
+                    self._failures += 1
+                    raise
             for cursor, expected, sql in checks:
                 if cursor.rowcount != expected:
                     raise RowCountMismatch(
                         f"{cursor.rowcount} rows changed instead of {expected}: {sql}"
                     )
+                self._spare.append(cursor)
         except Exception as exc:
             if not left_savepoint:
                 raise
@@ -152,7 +173,7 @@ class PostgresTx:
         if expect_rows is None:
             self._execute(self._sends, sql, params)
         else:
-            cursor = self._connection.cursor()
+            cursor = self._cursor()
             self._execute(cursor, sql, params)
             self._checks.append((cursor, expect_rows, sql))
         self._queued += 1
@@ -171,20 +192,49 @@ class PostgresTx:
     def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
         cursors = []
         for sql, params in queries:
-            cursor = self._connection.cursor()
+            cursor = self._cursor()
             self._execute(cursor, sql, params)
             cursors.append(cursor)
         self._sync()
-        return [cursor.fetchone() for cursor in cursors]
+        rows = [cursor.fetchone() for cursor in cursors]
+        self._spare += cursors
+        return rows
 
     def flush(self) -> None:
         """Wait for every queued statement, as `_sync` does; nothing to do when none is queued."""
         if self._queued or self._spoiled is not None:
             self._sync()
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        if self._check_savepoints:
+            return self._real_savepoint()
+        return self._optimistic_savepoint()
+
     @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        if self._checks and not self._left_savepoint_queued:
+    def _optimistic_savepoint(self) -> Iterator[None]:
+        """A savepoint that sends nothing: it holds while what fails inside has changed nothing.
+
+        Should a statement inside fail, or an exception leave after a statement that changes
+        data, the transaction is spoiled, and the adapter runs it again with real savepoints.
+        Rows that reads inside locked stay locked until the transaction ends.
+        """
+        writes, failures = self._writes, self._failures
+        try:
+            yield
+        except SpoiledTransaction:
+            raise
+        except BaseException as exc:
+            if self._writes != writes or self._failures != failures:
+                self._spoiled = SpoiledTransaction(f"a savepoint's writes must be undone: {exc}")
+                raise self._spoiled from exc
+            raise
+        if self._queued:
+            self._left_savepoint_queued = True
+
+    @contextmanager
+    def _real_savepoint(self) -> Iterator[None]:
+        """SAVEPOINT, and a sync before leaving it, so a failure rolls back only its own work."""
+        if self._checks:
             # Checks of the enclosing level must not be cleared with this savepoint's.
             self._sync()
         self._savepoints += 1
@@ -192,27 +242,17 @@ class PostgresTx:
         self.send(f"SAVEPOINT {name}")
         try:
             yield
-            if self._check_savepoints:
-                self.flush()
+            self.flush()
         except BaseException:
-            if self._left_savepoint_queued:
-                # An earlier savepoint's statements are still queued: they must succeed.
-                self._sync()
             # The statements queued inside are rolled back, so their errors and counts no
             # longer matter; a sync ends the pipeline's aborted state if one of them failed.
             self._checks.clear()
-            try:
+            with suppress(psycopg.Error, RowBusy):
                 self._sync()
-            except (psycopg.Error, RowBusy):
-                pass
-            except ConflictError:
-                if self._spoiled is not None:
-                    raise
             self.send(f"ROLLBACK TO SAVEPOINT {name}")
             self.send(f"RELEASE SAVEPOINT {name}")
             raise
         self.send(f"RELEASE SAVEPOINT {name}")
-        self._left_savepoint_queued = True
 
 
 class PostgresDatabase:

@@ -255,21 +255,29 @@ def list_products(
 # ---------------------------------------------------------------- ledger
 
 
-def append_ledger(
-    tx: Tx,
-    req_id: str,
-    now: int,
-    kind: str,
-    uid: str | None,
-    product_uid: str | None = None,
-    deposit_delta: int = 0,
-    stock_delta: int = 0,
-) -> None:
-    """Record one money or stock change; balances and stock are sums of these deltas."""
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One money or stock change of an account (and product)."""
+
+    kind: str
+    uid: str | None
+    product_uid: str | None = None
+    deposit_delta: int = 0
+    stock_delta: int = 0
+
+
+def append_ledger(tx: Tx, req_id: str, now: int, *entries: LedgerEntry) -> None:
+    """Record the changes a request made, in one statement; balances and stock are sums of
+    these deltas."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(entries))
+    params: list[object] = []
+    for entry in entries:
+        params += (req_id, now, entry.kind, entry.uid, entry.product_uid)
+        params += (entry.deposit_delta, entry.stock_delta)
     tx.send(
         "INSERT INTO ledger (req_id, at, kind, uid, product_uid, deposit_delta, stock_delta) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (req_id, now, kind, uid, product_uid, deposit_delta, stock_delta),
+        f"VALUES {values}",
+        params,
     )
 
 

@@ -16,6 +16,7 @@ from vending.domain.users import (
     require_role,
 )
 from vending.store import repository, sessions
+from vending.store.repository import LedgerEntry
 from vending.workers.context import Context, FailureHook, Handler, authorize
 
 LOGIN_FAILURE_CODES = frozenset({Code.INVALID_ROLE_USERNAME, Code.INVALID_PASSWORD})
@@ -146,20 +147,12 @@ def delete_user(ctx: Context, cmd: c.DeleteUser) -> dict[str, Any]:
     if user.deposit:
         change = change_for(user.deposit)
         repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
-        repository.append_ledger(
-            ctx.tx, ctx.req_id, ctx.now, "account_deleted", user.uid, deposit_delta=-user.deposit
-        )
+        entry = LedgerEntry("account_deleted", user.uid, deposit_delta=-user.deposit)
+        repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
     for product in repository.products_of(ctx.tx, user.uid, for_update=True):
         repository.delete_product(ctx.tx, product.uid)
-        repository.append_ledger(
-            ctx.tx,
-            ctx.req_id,
-            ctx.now,
-            "product_deleted",
-            user.uid,
-            product.uid,
-            stock_delta=-product.amount,
-        )
+        entry = LedgerEntry("product_deleted", user.uid, product.uid, stock_delta=-product.amount)
+        repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
         ctx.effects.append({"type": "product_deleted", "product_uid": product.uid})
     _ended(ctx, repository.end_all_tokens(ctx.tx, user.uid, ctx.now))
     repository.mark_user_deleted(ctx.tx, user.uid, ctx.now)
@@ -172,7 +165,8 @@ def deposit(ctx: Context, cmd: c.Deposit) -> dict[str, Any]:
     coin = check_coin(cmd.coin)
     balance = user.deposit + coin
     repository.change_deposit(ctx.tx, user.uid, user.deposit, balance)
-    repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, "deposit", user.uid, deposit_delta=coin)
+    entry = LedgerEntry("deposit", user.uid, deposit_delta=coin)
+    repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": balance})
     return {"coin": coin, "deposit": balance}
 
@@ -183,9 +177,8 @@ def reset(ctx: Context, cmd: c.Reset) -> dict[str, Any]:
     change = change_for(user.deposit)
     if user.deposit:
         repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
-        repository.append_ledger(
-            ctx.tx, ctx.req_id, ctx.now, "reset", user.uid, deposit_delta=-user.deposit
-        )
+        entry = LedgerEntry("reset", user.uid, deposit_delta=-user.deposit)
+        repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": 0})
     return {"change": change, "deposit": 0}
 

@@ -9,6 +9,7 @@ from vending.domain import products as p
 from vending.domain.errors import Code, DomainError
 from vending.domain.users import Role, require_role
 from vending.store import repository
+from vending.store.repository import LedgerEntry
 from vending.workers.context import Context, Handler, authorize, authorized
 
 
@@ -39,9 +40,8 @@ def _owned_product(ctx: Context, seller_uid: str, product_uid: object) -> p.Prod
 def _log_stock(ctx: Context, uid: str, product_uid: str, delta: int) -> None:
     if delta:
         kind = "stock_added" if delta > 0 else "stock_removed"
-        repository.append_ledger(
-            ctx.tx, ctx.req_id, ctx.now, kind, uid, product_uid, stock_delta=delta
-        )
+        entry = LedgerEntry(kind, uid, product_uid, stock_delta=delta)
+        repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
 
 
 def create_product(ctx: Context, cmd: c.CreateProduct) -> dict[str, Any]:
@@ -92,15 +92,8 @@ def delete_product(ctx: Context, cmd: c.DeleteProduct) -> dict[str, Any]:
     require_role(user, Role.SELLER, Code.SELL_SELLERS_ONLY)
     product = _owned_product(ctx, user.uid, cmd.product_uid)
     repository.delete_product(ctx.tx, product.uid)
-    repository.append_ledger(
-        ctx.tx,
-        ctx.req_id,
-        ctx.now,
-        "product_deleted",
-        user.uid,
-        product.uid,
-        stock_delta=-product.amount,
-    )
+    entry = LedgerEntry("product_deleted", user.uid, product.uid, stock_delta=-product.amount)
+    repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
     ctx.effects.append({"type": "product_deleted", "product_uid": product.uid})
     return {"product_uid": product.uid}
 
@@ -128,17 +121,14 @@ def buy(ctx: Context, cmd: c.Buy) -> dict[str, Any]:
     repository.replace_product(ctx.tx, product, left)
     repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
 
-    repository.append_ledger(
-        ctx.tx, ctx.req_id, ctx.now, "purchase", user.uid, product.uid, deposit_delta=-sale.spent
-    )
-    repository.append_ledger(
-        ctx.tx, ctx.req_id, ctx.now, "sold", product.seller_uid, product.uid, stock_delta=-amount
-    )
+    entries = [
+        LedgerEntry("purchase", user.uid, product.uid, deposit_delta=-sale.spent),
+        LedgerEntry("sold", product.seller_uid, product.uid, stock_delta=-amount),
+    ]
     returned = user.deposit - sale.spent
     if returned:
-        repository.append_ledger(
-            ctx.tx, ctx.req_id, ctx.now, "change_returned", user.uid, deposit_delta=-returned
-        )
+        entries.append(LedgerEntry("change_returned", user.uid, deposit_delta=-returned))
+    repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, *entries)
     _changed(ctx, left)
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": 0})
     return {

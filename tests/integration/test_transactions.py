@@ -1,7 +1,9 @@
-"""`Tx.send` on both databases: a statement whose result is not read still fails loudly.
+"""Transactions on both databases: statements sent without waiting, and savepoints.
 
-On PostgreSQL a sent statement travels in pipeline mode and its error arrives later; these tests
-pin down when: at the next read, on leaving the savepoint, or at commit, never after.
+On PostgreSQL a sent statement travels in pipeline mode and its error arrives later, and a
+savepoint sends nothing until something inside has to be undone. These tests pin down what the
+caller sees: the error at the next read, at commit, or as a savepoint that rolled back, never
+a write that should have been undone.
 """
 
 from __future__ import annotations
@@ -90,3 +92,37 @@ async def test_mismatch_still_queued_at_commit_aborts_the_transaction(
     with pytest.raises(RowCountMismatch):
         await database.write(write)
     assert await keys(database) == []
+
+
+async def test_exception_after_reads_only_keeps_the_transaction(database: Database) -> None:
+    runs: list[str] = []
+
+    def write(tx: Tx) -> None:
+        runs.append(tx.dialect)
+        tx.send(INSERT, ("t-before", "1"))
+        with pytest.raises(LookupError), tx.savepoint():
+            tx.one("SELECT value FROM meta WHERE key = ?", ("t-before",))
+            raise LookupError("refused after reading")
+        tx.send(INSERT, ("t-after", "1"))
+
+    await database.write(write)
+    assert await keys(database) == [("t-after", "1"), ("t-before", "1")]
+    assert len(runs) == 1
+
+
+async def test_exception_after_a_write_undoes_the_write(database: Database) -> None:
+    """On PostgreSQL the optimistic savepoint cannot undo the write: the transaction is run
+    again with real savepoints."""
+    runs: list[str] = []
+
+    def write(tx: Tx) -> None:
+        runs.append(tx.dialect)
+        tx.send(INSERT, ("t-before", "1"))
+        with pytest.raises(LookupError), tx.savepoint():
+            tx.send(INSERT, ("t-undone", "1"))
+            raise LookupError("refused after writing")
+        tx.send(INSERT, ("t-after", "1"))
+
+    await database.write(write)
+    assert await keys(database) == [("t-after", "1"), ("t-before", "1")]
+    assert len(runs) == (2 if database.dialect == "postgresql" else 1)
