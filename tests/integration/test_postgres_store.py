@@ -15,7 +15,7 @@ from vending.settings import Settings
 from vending.store import migrate, repository
 from vending.store.connect import open_database
 from vending.store.database import ConflictError, RowBusy, RowCountMismatch
-from vending.store.postgres import PostgresDatabase, PostgresTx, to_pyformat
+from vending.store.postgres import PostgresDatabase, PostgresTx, changes_data, to_pyformat
 
 pytestmark = pytest.mark.postgres
 
@@ -39,6 +39,20 @@ def connections(postgres_url: str) -> Iterator[list[psycopg.Connection[tuple[obj
 
 def request(queue: str, req_id: str, okey: str) -> fifo.NewRequest:
     return fifo.NewRequest(queue, req_id, okey, "deposit", b'{"coin": 5}', None, 1)
+
+
+@pytest.mark.parametrize(
+    ("sql", "writes"),
+    [
+        ("SELECT uid FROM products WHERE uid = ? FOR UPDATE NOWAIT", False),
+        ("WITH p AS (SELECT 1 FROM products FOR UPDATE) SELECT updated_at FROM p", False),
+        ("WITH k AS (INSERT INTO order_keys VALUES (?) RETURNING 1) SELECT 1 FROM k", True),
+        ("update users SET deposit = ? WHERE uid = ?", True),
+        ("DELETE FROM queue WHERE id = ?", True),
+    ],
+)
+def test_statements_that_change_data_are_told_apart(sql: str, writes: bool) -> None:
+    assert changes_data(sql) is writes
 
 
 def test_placeholders_keep_percent_signs() -> None:

@@ -61,13 +61,6 @@ class Tx(Protocol):
         """Execute a query and return every row."""
         ...
 
-    def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
-        """Execute queries in order and return the first row of each, or None.
-
-        The adapter may send them together and wait once for all of their answers.
-        """
-        ...
-
     def savepoint(self) -> AbstractContextManager[None]:
         """Open a savepoint: an exception inside rolls back to it and propagates."""
         ...

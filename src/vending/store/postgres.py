@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,16 @@ def to_pyformat(sql: str) -> str:
     NOTE: a `?` inside a string literal would be translated too; the project's SQL has none.
     """
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+_LOCKS = re.compile(r"\bFOR (NO KEY )?UPDATE\b", re.IGNORECASE)
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|SAVEPOINT|RELEASE|ROLLBACK)\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=2048)
+def changes_data(sql: str) -> bool:
+    """Return True unless `sql` only reads (a `FOR UPDATE` lock counts as reading)."""
+    return _WRITES.search(_LOCKS.sub("", sql)) is not None
 
 
 def conninfo(url: str) -> str:
@@ -122,7 +133,7 @@ class PostgresTx:
     def _execute(self, cursor: psycopg.Cursor[Any], sql: str, params: Sequence[Any]) -> None:
         if self._spoiled is not None:
             raise self._spoiled
-        if not sql.startswith("SELECT "):
+        if changes_data(sql):
             self._writes += 1
         if any(isinstance(value, str) and "\x00" in value for value in params):
             params = [_without_nul(value) for value in params]
@@ -188,17 +199,6 @@ class PostgresTx:
         self._execute(self._results, sql, params)
         self._sync()
         return self._results.fetchall()
-
-    def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
-        cursors = []
-        for sql, params in queries:
-            cursor = self._cursor()
-            self._execute(cursor, sql, params)
-            cursors.append(cursor)
-        self._sync()
-        rows = [cursor.fetchone() for cursor in cursors]
-        self._spare += cursors
-        return rows
 
     def flush(self) -> None:
         """Wait for every queued statement, as `_sync` does; nothing to do when none is queued."""

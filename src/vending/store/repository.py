@@ -185,13 +185,22 @@ def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product |
 def user_by_token_and_product(
     tx: Tx, uid: str, token_hash: str, now: int, product_uid: str
 ) -> tuple[User | None, Product | None]:
-    """Return what `user_by_token` and `get_product(..., for_update=True)` return, read together
-    (one round trip on PostgreSQL). The product's row is locked even when the token is not valid.
+    """Return what `user_by_token` and `get_product(..., for_update=True)` return, in one query.
+
+    The product's row is locked even when the token is not valid.
     """
-    user_row, product_row = tx.first_rows(
-        [(_TOKEN_USER, (token_hash, uid, now)), _product_query(tx, product_uid, True)]
+    product_sql, _ = _product_query(tx, product_uid, True)
+    row = tx.one(
+        f"WITH p AS ({product_sql}), u AS ({_TOKEN_USER}) "
+        "SELECT u.uid, u.username, u.role, u.deposit, "
+        "p.uid, p.seller_uid, p.product_name, p.cost, p.amount "
+        "FROM (SELECT 1) AS one LEFT JOIN u ON TRUE LEFT JOIN p ON TRUE",
+        (product_uid, token_hash, uid, now),
     )
-    return _user(user_row), None if product_row is None else _product(product_row)
+    assert row is not None
+    user = None if row[0] is None else _user(row[:4])
+    product = None if row[4] is None else _product(row[4:])
+    return user, product
 
 
 def insert_product(tx: Tx, product: Product, now: int) -> None:

@@ -45,9 +45,6 @@ class SqliteTx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._connection.execute(sql, params).fetchall()
 
-    def first_rows(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
-        return [self.one(sql, params) for sql, params in queries]
-
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         self._savepoints += 1
