@@ -33,6 +33,9 @@ SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 _CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure)
 
+_CHECKED_AFTER_SPOIL = 1.0
+"""Seconds during which transactions start with checked savepoints after one was spoiled."""
+
 
 @functools.lru_cache(maxsize=2048)
 def to_pyformat(sql: str) -> str:
@@ -278,10 +281,11 @@ class PostgresDatabase:
             name="vending",
         )
         self._threads = ThreadPoolExecutor(pool_size, thread_name_prefix="postgres")
+        self._checked_until = 0.0
 
     def _transaction(self, fn: Callable[[PostgresTx], T]) -> T:
         attempt = 0
-        check_savepoints = False
+        check_savepoints = time.monotonic() < self._checked_until
         while True:
             attempt += 1
             try:
@@ -291,6 +295,9 @@ class PostgresDatabase:
                     raise
                 log.info("transaction spoiled, running it again with checked savepoints: %s", exc)
                 check_savepoints = True
+                # Where one transaction failed, the next ones likely fail alike (another worker
+                # holds the rows they need), so they start with checked savepoints for a while.
+                self._checked_until = time.monotonic() + _CHECKED_AFTER_SPOIL
             except ConflictError as exc:
                 if attempt > self._conflict_retries:
                     raise
