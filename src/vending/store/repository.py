@@ -6,6 +6,8 @@ never overwrite a newer value: the caller checks the returned row count.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vending.domain.products import Product
@@ -275,19 +277,66 @@ class LedgerEntry:
     stock_delta: int = 0
 
 
-def append_ledger(tx: Tx, req_id: str, now: int, *entries: LedgerEntry) -> None:
-    """Record the changes a request made, in one statement; balances and stock are sums of
-    these deltas."""
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(entries))
+def _ledger_rows(req_id: str, now: int, entries: Sequence[LedgerEntry]) -> list[object]:
     params: list[object] = []
     for entry in entries:
         params += (req_id, now, entry.kind, entry.uid, entry.product_uid)
         params += (entry.deposit_delta, entry.stock_delta)
+    return params
+
+
+def append_ledger(tx: Tx, req_id: str, now: int, *entries: LedgerEntry) -> None:
+    """Record the changes a request made, in one statement; balances and stock are sums of
+    these deltas."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(entries))
     tx.send(
         "INSERT INTO ledger (req_id, at, kind, uid, product_uid, deposit_delta, stock_delta) "
         f"VALUES {values}",
-        params,
+        _ledger_rows(req_id, now, entries),
     )
+
+
+_SALE = (
+    "WITH sold AS (UPDATE products SET amount = ? WHERE uid = ? AND amount = ? AND cost = ? "
+    "RETURNING 1), "
+    "paid AS (UPDATE users SET deposit = ? WHERE uid = ? AND deposit = ? AND deleted_at IS NULL "
+    "RETURNING 1) "
+    "INSERT INTO ledger (req_id, at, kind, uid, product_uid, deposit_delta, stock_delta) "
+    "SELECT * FROM (VALUES {values}) AS entries "
+    "WHERE EXISTS (SELECT 1 FROM sold) AND EXISTS (SELECT 1 FROM paid)"
+)
+"""`record_sale` as one statement, for PostgreSQL: the ledger rows are inserted only when both
+conditional updates changed their row, so the row count tells whether they did."""
+
+_SALE_ROW = "(?::text, ?::bigint, ?::text, ?::text, ?::text, ?::bigint, ?::bigint)"
+
+
+def record_sale(
+    tx: Tx,
+    req_id: str,
+    now: int,
+    product: Product,
+    stock_left: int,
+    buyer: User,
+    deposit_left: int,
+    entries: Sequence[LedgerEntry],
+) -> None:
+    """Write a sale: the product's stock, the buyer's deposit, and the ledger entries.
+
+    This is `replace_product`, `change_deposit` and `append_ledger` in one statement on
+    PostgreSQL, and raises `RowCountMismatch` in the same cases: when the stored stock, cost or
+    deposit is no longer what was read, nothing changes.
+    """
+    if tx.dialect != "postgresql":
+        replace_product(tx, product, dataclasses.replace(product, amount=stock_left))
+        change_deposit(tx, buyer.uid, buyer.deposit, deposit_left)
+        append_ledger(tx, req_id, now, *entries)
+        return
+
+    sql = _SALE.format(values=", ".join([_SALE_ROW] * len(entries)))
+    params: list[object] = [stock_left, product.uid, product.amount, product.cost]
+    params += (deposit_left, buyer.uid, buyer.deposit)
+    tx.send(sql, params + _ledger_rows(req_id, now, entries), expect_rows=len(entries))
 
 
 # ---------------------------------------------------------------- login failures

@@ -115,12 +115,6 @@ def buy(ctx: Context, cmd: c.Buy) -> dict[str, Any]:
         raise DomainError(Code.PRODUCT_NOT_FOUND, f"no product with id {cmd.product_uid!r}")
     sale = p.purchase(product, amount, user.deposit)
 
-    left = p.Product(
-        product.uid, product.seller_uid, product.product_name, product.cost, sale.stock_left
-    )
-    repository.replace_product(ctx.tx, product, left)
-    repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
-
     entries = [
         LedgerEntry("purchase", user.uid, product.uid, deposit_delta=-sale.spent),
         LedgerEntry("sold", product.seller_uid, product.uid, stock_delta=-amount),
@@ -128,7 +122,11 @@ def buy(ctx: Context, cmd: c.Buy) -> dict[str, Any]:
     returned = user.deposit - sale.spent
     if returned:
         entries.append(LedgerEntry("change_returned", user.uid, deposit_delta=-returned))
-    repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, *entries)
+    repository.record_sale(ctx.tx, ctx.req_id, ctx.now, product, sale.stock_left, user, 0, entries)
+
+    left = p.Product(
+        product.uid, product.seller_uid, product.product_name, product.cost, sale.stock_left
+    )
     _changed(ctx, left)
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": 0})
     return {
