@@ -71,3 +71,20 @@ async def test_sale_on_stale_reads_changes_nothing(
             lambda tx: repository.record_sale(tx, "r1", 2, product, 7, buyer, 0, ENTRIES)
         )
     assert await state(database) == (100, 10, [])
+
+
+async def test_deposit_writes_balance_and_ledger(database: Database) -> None:
+    account = User("buyer_bob", "bob", Role.BUYER, 100)
+    entry = LedgerEntry("deposit", "buyer_bob", deposit_delta=50)
+    await database.write(lambda tx: repository.record_deposit(tx, "r1", 2, account, 150, [entry]))
+    assert await state(database) == (150, 10, [("deposit", 50, 0)])
+
+
+async def test_deposit_on_stale_read_changes_nothing(database: Database) -> None:
+    account = User("buyer_bob", "bob", Role.BUYER, 90)
+    entry = LedgerEntry("deposit", "buyer_bob", deposit_delta=50)
+    with pytest.raises(RowCountMismatch):
+        await database.write(
+            lambda tx: repository.record_deposit(tx, "r1", 2, account, 140, [entry])
+        )
+    assert await state(database) == (100, 10, [])

@@ -339,6 +339,39 @@ def record_sale(
     tx.send(sql, params + _ledger_rows(req_id, now, entries), expect_rows=len(entries))
 
 
+_DEPOSIT = (
+    "WITH paid AS (UPDATE users SET deposit = ? WHERE uid = ? AND deposit = ? "
+    "AND deleted_at IS NULL RETURNING 1) "
+    "INSERT INTO ledger (req_id, at, kind, uid, product_uid, deposit_delta, stock_delta) "
+    "SELECT * FROM (VALUES {values}) AS entries WHERE EXISTS (SELECT 1 FROM paid)"
+)
+"""`record_deposit` as one statement, for PostgreSQL, built like `_SALE`."""
+
+
+def record_deposit(
+    tx: Tx,
+    req_id: str,
+    now: int,
+    account: User,
+    deposit: int,
+    entries: Sequence[LedgerEntry],
+) -> None:
+    """Set the account's deposit to `deposit` and write the ledger entries.
+
+    This is `change_deposit` and `append_ledger` in one statement on PostgreSQL, and raises
+    `RowCountMismatch` in the same case: when the stored deposit is no longer what was read,
+    nothing changes.
+    """
+    if tx.dialect != "postgresql":
+        change_deposit(tx, account.uid, account.deposit, deposit)
+        append_ledger(tx, req_id, now, *entries)
+        return
+
+    sql = _DEPOSIT.format(values=", ".join([_SALE_ROW] * len(entries)))
+    params: list[object] = [deposit, account.uid, account.deposit]
+    tx.send(sql, params + _ledger_rows(req_id, now, entries), expect_rows=len(entries))
+
+
 # ---------------------------------------------------------------- login failures
 
 

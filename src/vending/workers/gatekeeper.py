@@ -164,9 +164,8 @@ def deposit(ctx: Context, cmd: c.Deposit) -> dict[str, Any]:
     require_role(user, Role.BUYER, Code.DEPOSIT_BUYERS_ONLY)
     coin = check_coin(cmd.coin)
     balance = user.deposit + coin
-    repository.change_deposit(ctx.tx, user.uid, user.deposit, balance)
     entry = LedgerEntry("deposit", user.uid, deposit_delta=coin)
-    repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
+    repository.record_deposit(ctx.tx, ctx.req_id, ctx.now, user, balance, [entry])
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": balance})
     return {"coin": coin, "deposit": balance}
 
@@ -176,9 +175,8 @@ def reset(ctx: Context, cmd: c.Reset) -> dict[str, Any]:
     require_role(user, Role.BUYER, Code.RESET_BUYERS_ONLY)
     change = change_for(user.deposit)
     if user.deposit:
-        repository.change_deposit(ctx.tx, user.uid, user.deposit, 0)
         entry = LedgerEntry("reset", user.uid, deposit_delta=-user.deposit)
-        repository.append_ledger(ctx.tx, ctx.req_id, ctx.now, entry)
+        repository.record_deposit(ctx.tx, ctx.req_id, ctx.now, user, 0, [entry])
     ctx.effects.append({"type": "balance", "uid": user.uid, "deposit": 0})
     return {"change": change, "deposit": 0}
 
