@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import uvicorn
@@ -19,6 +19,9 @@ from pydantic import ValidationError
 
 from vending.logs import configure
 from vending.settings import Settings, redact_url
+
+if TYPE_CHECKING:
+    from vending.bench.load import Proto
 
 log = logging.getLogger("vending")
 
@@ -312,6 +315,19 @@ def audit(database: str | None, log_level: str | None) -> None:
     help="Base URL of the service; only loopback addresses are accepted.",
 )
 @click.option(
+    "--proto",
+    type=click.Choice(["seed", "rest"]),
+    default="seed",
+    show_default=True,
+    help="Protocol: the seed protocol, or the REST API v1 with bearer tokens.",
+)
+@click.option(
+    "--prefer-async",
+    is_flag=True,
+    help="REST only: send `Prefer: respond-async`, so that every deposit and buy returns 202 "
+    "and its result is polled.",
+)
+@click.option(
     "-c",
     "--buyers",
     type=click.IntRange(1, 5000),
@@ -339,7 +355,8 @@ def audit(database: str | None, log_level: str | None) -> None:
     type=click.FloatRange(0, 1000),
     default=20.0,
     show_default=True,
-    help="Milliseconds between status polls of one operation; the first poll is at once.",
+    help="Milliseconds between status polls of one operation. Seed: the first poll is at once; "
+    "REST: polls follow a 202 answer, the first after this interval.",
 )
 @click.option(
     "--lost-after",
@@ -369,6 +386,8 @@ def audit(database: str | None, log_level: str | None) -> None:
 )
 def bench(
     url: str,
+    proto: Proto,
+    prefer_async: bool,
     buyers: int,
     duration: float,
     warmup: float,
@@ -381,14 +400,19 @@ def bench(
 ) -> None:
     """Drive a running service with buyers looping deposit -> status -> buy -> status."""
     configure("WARNING")
+    from vending.bench.api import SetupError
     from vending.bench.client import HttpError
-    from vending.bench.load import Options, SetupError
+    from vending.bench.load import Options
     from vending.bench.spawn import SpawnError
 
+    if prefer_async and proto != "rest":
+        raise click.UsageError("--prefer-async applies to --proto rest only")
     host, port = _loopback_address(url)
     options = Options(
         host=host,
         port=port,
+        proto=proto,
+        prefer_async=prefer_async,
         buyers=buyers,
         duration=duration,
         warmup=warmup,

@@ -1,8 +1,9 @@
 """A minimal HTTP/1.1 keep-alive client on an asyncio protocol, for the benchmark.
 
-It sends a POST with a JSON body and reads one response with a `Content-Length` body, no more.
-That is all the seed protocol needs, and it costs the driver far less CPU per request than a
-general client, which leaves more of a shared machine to the server being measured.
+It sends a GET, or a POST with a JSON body, and reads one response with a `Content-Length` body,
+no more. That is all the seed protocol and the REST API need, and it costs the driver far less CPU
+per request than a general client, which leaves more of a shared machine to the server being
+measured.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class _ResponseReader(asyncio.Protocol):
 
 
 class Connection:
-    """One keep-alive connection; `post` reconnects after the server closed it."""
+    """One keep-alive connection; a request reconnects after the server closed it."""
 
     def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
         self._host = host
@@ -85,34 +86,61 @@ class Connection:
         self._timeout = timeout
         self._reader: _ResponseReader | None = None
         self._opened = False
-        self._prefix = f"Host: {host}:{port}\r\nContent-Type: application/json\r\n".encode()
+        self._host_header = f"Host: {host}:{port}\r\n".encode()
         self.reconnects = 0
+        self.requests = 0
 
     async def post(self, path: str, body: Any) -> Any:
         """POST `body` as JSON to `path` and return the decoded JSON body of a 200 response."""
-        payload = _encode(body)
-        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
+        status, raw = await self.request("POST", path, body)
+        if status != 200:
+            raise HttpError(f"{path} returned HTTP {status}, expected 200: {raw[:200]!r}")
+        return _decode(raw)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: bytes = b"",
+        timeout: float | None = None,
+    ) -> tuple[int, bytes]:
+        """Send one request and return the response's status code and raw body.
+
+        `body`, unless None, is sent as JSON. `headers` are extra header lines, each ending in
+        CRLF. `timeout` (seconds) replaces the connection's timeout for this request. A timeout
+        or a transport error closes the connection and raises HttpError.
+        """
+        head = b"%s %s HTTP/1.1\r\n%s%s" % (
+            method.encode(),
             path.encode(),
-            self._prefix,
-            len(payload),
-            payload,
+            self._host_header,
+            headers,
         )
+        if body is None:
+            message = head + b"\r\n"
+        else:
+            payload = _encode(body)
+            message = b"%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+                head,
+                len(payload),
+                payload,
+            )
         reader = await self._connected()
         loop = asyncio.get_running_loop()
         reader.future = loop.create_future()
         assert reader.transport is not None
-        reader.transport.write(request)
+        reader.transport.write(message)
+        self.requests += 1
+        limit = self._timeout if timeout is None else timeout
         try:
-            status, raw = await asyncio.wait_for(reader.future, self._timeout)
+            return await asyncio.wait_for(reader.future, limit)
         except HttpError:
             self.close()
             raise
         except TimeoutError:
             self.close()
-            raise HttpError(f"{path} timed out after {self._timeout} s") from None
-        if status != 200:
-            raise HttpError(f"{path} returned HTTP {status}, expected 200: {raw[:200]!r}")
-        return _decode(raw)
+            raise HttpError(f"{method} {path} timed out after {limit:.1f} s") from None
 
     async def _connected(self) -> _ResponseReader:
         if self._reader is not None and self._reader.transport is not None:

@@ -1,11 +1,11 @@
 """The benchmark's workload: set up a seller and buyers, run the buy loop, audit the result.
 
-Each buyer has its own keep-alive connection and loops: deposit one coin, poll its status, buy
-one item of a random product, poll its status. A status is polled as soon as the response to
-the submit arrives, then every `poll` seconds, as the vendload driver does. An operation's
-latency runs from the moment its submit is sent to the moment a poll returns its final status.
-Only operations whose final status arrives inside the measured window count toward the rates
-and percentiles.
+Each buyer has its own keep-alive connection and loops: deposit one coin, wait for its final
+status, buy one item of a random product, wait for its final status. How a final status is
+waited for depends on the protocol (`vending.bench.seed`, `vending.bench.rest`). An operation's
+latency runs from the moment its submit is sent to the moment its final status arrives. Only
+operations whose final status arrives inside the measured window count toward the rates and
+percentiles.
 """
 
 from __future__ import annotations
@@ -16,23 +16,31 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from vending.bench.api import Api, Outcome, UnexpectedResponse, User
 from vending.bench.client import Connection, HttpError
+from vending.bench.rest import RestApi
+from vending.bench.seed import SeedApi
 
 log = logging.getLogger(__name__)
 
-NOT_YET = {"error": "status unavailable"}
+Proto = Literal["seed", "rest"]
+PROTOCOLS: tuple[Proto, ...] = ("seed", "rest")
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """Settings of one benchmark run. Times are in seconds, money in cents."""
+    """Settings of one benchmark run. Times are in seconds, money in cents.
+
+    `prefer_async` applies to the REST API only: deposits and buys send `Prefer: respond-async`.
+    """
 
     host: str
     port: int
+    proto: Proto = "seed"
     buyers: int = 100
     duration: float = 15.0
     warmup: float = 2.0
@@ -45,16 +53,23 @@ class Options:
     password: str = "bench-password-1"
     setup_concurrency: int = 32
     timeout: float = 5.0
+    prefer_async: bool = False
+
+
+def make_api(options: Options) -> Api:
+    """Return the client layer of `options.proto`."""
+    if options.proto == "seed":
+        return SeedApi(options.poll, options.lost_after)
+    if options.proto == "rest":
+        return RestApi(options.poll, options.lost_after, options.timeout, options.prefer_async)
+    raise ValueError(f"unknown protocol {options.proto!r}; expected one of {PROTOCOLS}")
 
 
 @dataclass(slots=True)
 class Buyer:
     """One simulated buyer, and the deposit that the results it received imply."""
 
-    username: str
-    connection: Connection
-    wsess_id: str = ""
-    token: str = ""
+    user: User
     expected_deposit: int = 0
     uncertain: bool = False
     items_bought: int = 0
@@ -89,15 +104,12 @@ class Run:
     audit: dict[str, Any]
 
 
-class SetupError(Exception):
-    """The seller, its products or the buyers could not be created."""
-
-
 class Bench:
     """Drives one run against the service at `options.host:options.port`."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.api = make_api(options)
         self.window = Window()
         self.failures: Counter[str] = Counter()
         self.lost_total = 0
@@ -105,8 +117,8 @@ class Bench:
         self.phase = "setup"
         self._stopping = False
         self._prefix = "bench" + secrets.token_hex(4)
-        self._product_uids: list[str] = []
-        self._seller_uid = ""
+        self._product_ids: list[str] = []
+        self._seller: User | None = None
         self._buyers: list[Buyer] = []
 
     # ------------------------------------------------------------ setup
@@ -114,48 +126,25 @@ class Bench:
     async def setup(self) -> None:
         """Create one seller with its products and every buyer, each signed in."""
         o = self.options
-        seller = Buyer(f"{self._prefix}s", self._connect())
-        await self._sign_up(seller, "new_seller")
-        self._seller_uid = f"seller_{seller.username}"
+        seller = User(f"{self._prefix}s", self._connect())
+        await self.api.sign_up(seller, "seller", o.password)
         for index in range(o.products):
-            body = {
-                "wsess_id": seller.wsess_id,
-                "token": seller.token,
-                "product_name": f"bench product {index}",
-                "cost": o.cost,
-                "amount": o.stock,
-            }
-            status, _ = await self._operate(seller, "/sell", body)
-            if status is None or not isinstance(status.get("success"), str):
-                raise SetupError(f"creating product {index} failed: {status}")
-            self._product_uids.append(status["success"])
+            product_id = await self.api.create_product(
+                seller, f"bench product {index}", o.cost, o.stock
+            )
+            self._product_ids.append(product_id)
         seller.connection.close()
+        self._seller = seller
 
         gate = asyncio.Semaphore(o.setup_concurrency)
 
         async def sign_up(index: int) -> Buyer:
-            buyer = Buyer(f"{self._prefix}b{index}", self._connect())
+            user = User(f"{self._prefix}b{index}", self._connect())
             async with gate:
-                await self._sign_up(buyer, "new_buyer")
-            return buyer
+                await self.api.sign_up(user, "buyer", o.password)
+            return Buyer(user)
 
         self._buyers = list(await asyncio.gather(*(sign_up(i) for i in range(o.buyers))))
-
-    async def _sign_up(self, user: Buyer, action: str) -> None:
-        connection = user.connection
-        body = {"token": action, "username": user.username, "password": self.options.password}
-        answer = await connection.post("/user", body)
-        if "wsess_id" not in answer:
-            raise SetupError(f"sign-up of {user.username} failed: {answer}")
-        user.wsess_id = answer["wsess_id"]
-        for _ in range(3):
-            got = await connection.post("/user", {"token": "get", "wsess_id": user.wsess_id})
-            if "token" in got:
-                user.token = got["token"]
-                return
-            if got != {"error": "TIMEOUT"}:
-                raise SetupError(f"sign-up of {user.username} failed: {got}")
-        raise SetupError(f"sign-up of {user.username} got no token after 3 tries")
 
     def _connect(self) -> Connection:
         return Connection(self.options.host, self.options.port, self.options.timeout)
@@ -173,9 +162,11 @@ class Bench:
         await asyncio.sleep(o.warmup)
         at_window_edge()
         self.window.start = time.perf_counter()
+        requests_before = self._requests_sent()
         self.phase = "measure"
         await asyncio.sleep(o.duration)
         self.window.end = time.perf_counter()
+        self.window.http_requests = self._requests_sent() - requests_before
         at_window_edge()
         self.phase = "drain"
         self._stopping = True
@@ -183,77 +174,58 @@ class Bench:
 
     async def _buy_loop(self, buyer: Buyer) -> None:
         o = self.options
-        deposit = {"wsess_id": buyer.wsess_id, "token": buyer.token, "amount": o.coin}
-        buy = {"wsess_id": buyer.wsess_id, "token": buyer.token, "product_uid": "", "amount": 1}
         while not self._stopping:
-            status, _ = await self._operate(buyer, "/deposit", deposit)
-            if status is not None and "success" in status:
+            outcome = await self._operate(buyer, "deposit", self.api.deposit(buyer.user, o.coin))
+            if outcome is not None and outcome.status == "success":
                 buyer.expected_deposit += o.coin
-            buy["product_uid"] = random.choice(self._product_uids)
-            status, finished = await self._operate(buyer, "/buy", buy)
-            if status is not None and "success" in status:
+            product_id = random.choice(self._product_ids)
+            outcome = await self._operate(buyer, "buy", self.api.buy(buyer.user, product_id))
+            if outcome is not None and outcome.status == "success":
+                # A purchase hands the rest of the deposit back as change.
                 buyer.expected_deposit = 0
-                buyer.items_bought += int(status["success"]["amount"])
-                if self.window.contains(finished):
+                buyer.items_bought += outcome.items
+                if self.window.contains(outcome.finished):
                     self.window.pairs += 1
 
     async def _operate(
-        self, user: Buyer, path: str, body: dict[str, Any]
-    ) -> tuple[dict[str, Any] | None, float]:
-        """Submit a queued request and poll until its final status; None when it is lost.
+        self, buyer: Buyer, name: str, call: Coroutine[Any, Any, Outcome]
+    ) -> Outcome | None:
+        """Await one deposit or buy and count it; None after a transport or protocol error.
 
-        A lost request, a transport error or an unexpected response makes the user's expected
+        A lost operation, a transport error or an unexpected response makes the buyer's expected
         deposit uncertain, because the request may still take effect.
         """
-        o = self.options
         self.in_flight += 1
-        started = time.perf_counter()
         try:
-            answer = await self._post(user, path, body)
-            req_id = answer.get("req_id") if isinstance(answer, dict) else None
-            if not isinstance(req_id, str):
-                self._fail(user, f"unexpected:{path}:{answer}")
-                return None, time.perf_counter()
-            query = {"wsess_id": user.wsess_id, "token": user.token, "req_id": req_id}
-            while True:
-                status = await self._post(user, "/req_status", query)
-                now = time.perf_counter()
-                if status != NOT_YET:
-                    break
-                if now - started > o.lost_after:
-                    self._lose(user, now)
-                    return None, now
-                await asyncio.sleep(o.poll)
+            outcome = await call
         except HttpError as exc:
-            self._fail(user, f"transport:{path}")
-            log.debug("%s of %s failed: %s", path, user.username, exc)
-            return None, time.perf_counter()
+            self._fail(buyer, f"transport:{name}")
+            log.debug("%s of %s failed: %s", name, buyer.user.username, exc)
+            return None
+        except UnexpectedResponse as exc:
+            self._fail(buyer, f"unexpected:{name}:{exc}")
+            return None
         finally:
             self.in_flight -= 1
-        if self.window.contains(now):
+        if outcome.status == "lost":
+            buyer.uncertain = True
+            self.lost_total += 1
+            if self.window.contains(outcome.finished):
+                self.window.lost += 1
+            return outcome
+        if self.window.contains(outcome.finished):
             self.window.operations += 1
-            self.window.latencies_ms.append((now - started) * 1000)
-        if "failed" in status:
-            self.failures[f"failed:{path.strip('/')}:{status['failed']}"] += 1
-        elif "success" not in status:
-            self._fail(user, f"unexpected:{path}:{status}")
-        return status, now
+            self.window.latencies_ms.append((outcome.finished - outcome.started) * 1000)
+        if outcome.status == "failed":
+            self.failures[f"failed:{name}:{outcome.code}"] += 1
+        return outcome
 
-    async def _post(self, user: Buyer, path: str, body: dict[str, Any]) -> Any:
-        answer = await user.connection.post(path, body)
-        if self.window.contains(time.perf_counter()):
-            self.window.http_requests += 1
-        return answer
-
-    def _lose(self, user: Buyer, moment: float) -> None:
-        user.uncertain = True
-        self.lost_total += 1
-        if self.window.contains(moment):
-            self.window.lost += 1
-
-    def _fail(self, user: Buyer, key: str) -> None:
-        user.uncertain = True
+    def _fail(self, buyer: Buyer, key: str) -> None:
+        buyer.uncertain = True
         self.failures[key[:120]] += 1
+
+    def _requests_sent(self) -> int:
+        return sum(buyer.user.connection.requests for buyer in self._buyers)
 
     # ------------------------------------------------------------ audit
 
@@ -263,31 +235,37 @@ class Bench:
         mismatched_certain: list[str] = []
         unreadable = 0
         for buyer in self._buyers:
-            body = {"wsess_id": buyer.wsess_id, "token": buyer.token}
             try:
-                profile = await buyer.connection.post("/profile", body)
-            except HttpError:
+                deposit = await self.api.read_deposit(buyer.user)
+            except (HttpError, UnexpectedResponse) as exc:
+                log.warning("cannot read the deposit of %s: %s", buyer.user.username, exc)
                 unreadable += 1
                 continue
-            if not isinstance(profile, dict) or not isinstance(profile.get("deposit"), int):
-                unreadable += 1
-                continue
-            if profile["deposit"] != buyer.expected_deposit:
-                mismatched.append(buyer.username)
+            finally:
+                buyer.user.connection.close()
+            if deposit != buyer.expected_deposit:
+                mismatched.append(buyer.user.username)
                 if not buyer.uncertain:
-                    mismatched_certain.append(buyer.username)
-            buyer.connection.close()
+                    mismatched_certain.append(buyer.user.username)
 
-        connection = self._connect()
-        listed = await connection.post("/products", {"uid": self._seller_uid})
-        connection.close()
-        stock_now = sum(p["amount"] for p in listed if p["product_uid"] in self._product_uids)
-        stock_initial = self.options.stock * len(self._product_uids)
+        assert self._seller is not None, "audit() needs setup() first"
+        try:
+            stock = await self.api.read_stock(self._seller, self._product_ids)
+        except (HttpError, UnexpectedResponse) as exc:
+            log.warning("cannot read the stock of the benchmark's products: %s", exc)
+            stock = {}
+        finally:
+            self._seller.connection.close()
+        unreadable_products = len(set(self._product_ids) - set(stock))
+        stock_now = sum(stock.values())
+        stock_initial = self.options.stock * len(self._product_ids)
         items_bought = sum(buyer.items_bought for buyer in self._buyers)
         stock_diff = (stock_initial - stock_now) - items_bought
+        clean = not mismatched and stock_diff == 0 and unreadable == 0 and not unreadable_products
         return {
             "buyers": len(self._buyers),
             "unreadable": unreadable,
+            "unreadable_products": unreadable_products,
             "deposit_mismatches": len(mismatched),
             "deposit_mismatches_without_lost_or_errors": len(mismatched_certain),
             "uncertain_buyers": sum(1 for buyer in self._buyers if buyer.uncertain),
@@ -295,9 +273,9 @@ class Bench:
             "stock_now": stock_now,
             "items_bought": items_bought,
             "stock_diff": stock_diff,
-            "clean": not mismatched and stock_diff == 0 and unreadable == 0,
+            "clean": clean,
         }
 
     @property
     def reconnects(self) -> int:
-        return sum(buyer.connection.reconnects for buyer in self._buyers)
+        return sum(buyer.user.connection.reconnects for buyer in self._buyers)

@@ -125,6 +125,8 @@ def _figures(
     latencies = sorted(window.latencies_ms)
     figures: dict[str, Any] = {
         "tool": "vending bench",
+        "proto": o.proto,
+        "prefer_async": o.prefer_async,
         "buyers": o.buyers,
         "duration_s": o.duration,
         "warmup_s": o.warmup,
@@ -165,8 +167,9 @@ def format_figures(figures: dict[str, Any]) -> str:
     """Return the figures as the readable summary that `vending bench` prints."""
     latency = figures["latency_ms"]
     audit = figures["audit"]
+    proto = figures["proto"] + (", Prefer: respond-async" if figures["prefer_async"] else "")
     lines = [
-        f"buyers {figures['buyers']}, window {figures['window_s']:.1f} s after "
+        f"protocol {proto}; buyers {figures['buyers']}, window {figures['window_s']:.1f} s after "
         f"{figures['warmup_s']:.1f} s warm-up, poll {figures['poll_ms']:.0f} ms, "
         f"setup {figures['setup_s']:.1f} s",
         f"pairs      {figures['pairs']:9d}  {figures['pairs_per_s']:9.1f}/s  (deposit+buy)",
@@ -192,6 +195,7 @@ def format_figures(figures: dict[str, Any]) -> str:
         f"audit      {audit['buyers']} buyers: {audit['deposit_mismatches']} deposit mismatches "
         f"({audit['deposit_mismatches_without_lost_or_errors']} without lost or failed "
         f"operations), {audit['unreadable']} unreadable; stock decrease minus items bought "
-        f"{audit['stock_diff']} -> {'clean' if audit['clean'] else 'NOT CLEAN'}"
+        f"{audit['stock_diff']}, {audit['unreadable_products']} products unreadable "
+        f"-> {'clean' if audit['clean'] else 'NOT CLEAN'}"
     )
     return "\n".join(lines)
