@@ -1,15 +1,32 @@
-"""Measure deposit+buy pairs per second on the embedded and the scale-out profile.
+"""Measure deposit+buy pairs per second of the embedded and the scale-out profile, per protocol.
 
-Each configuration runs as real `vending` processes on 127.0.0.1 and a database of its own.
-Every simulated buyer loops: deposit one 5-cent coin, buy one 5-cent item without waiting for the
-deposit's status, then poll `/req_status` until the buy has a status. A pair counts when its buy
-succeeded. CPU time of the vending processes and of their PostgreSQL backends is read from
-/proc (Linux only) and divided by the requests applied (two per pair).
+Each configuration runs as real `vending` processes on 127.0.0.1:
 
-    python benchmarks/scaleout.py --seconds 10 --buyers 40
+- `embedded`: `vending serve` on a new SQLite file;
+- `1x1`: `vending cluster --gateways 1 --workers 1` on a new PostgreSQL database;
+- `2x2`: `vending cluster --gateways 2 --workers 2` on a new PostgreSQL database.
 
-NOTE: the load generator runs on the same machine and takes CPU from the servers, so the
-figures are a lower bound for the servers themselves.
+On each configuration the load of `vending bench` (vending.bench.load) runs once per protocol,
+seed and REST, one after the other on the same processes and database. Every buyer loops:
+deposit one 5-cent coin, wait for its final status, buy one 5-cent item, wait for its final
+status. With two gateways the buyers are split over them: one benchmark run per gateway at the
+same time, each with its own seller and products, and the pairs are summed.
+
+CPU time comes from /proc (Linux only): of the vending processes (`vending serve`, or
+`vending cluster` and its children), and of the PostgreSQL backends serving the configuration's
+database (the processes whose command line names it). CPU milliseconds per request divide that
+time by the requests applied in the window, two per pair. The ratio divides a row's pairs per
+second by the embedded row's of the same protocol. "lost" counts the operations of the whole run,
+warm-up included, that had no final status 1 s after their submit.
+
+    python benchmarks/scaleout.py --seconds 8 --warmup 2
+
+The script creates a database on the --postgres server for each scale-out configuration and
+drops it afterwards. It exits with status 1 when a configuration fails, an operation is lost or
+an audit is not clean.
+
+NOTE: the load driver runs on the same machine and takes CPU from the servers, so on a small
+machine the pairs per second are a lower bound for the service itself.
 """
 
 from __future__ import annotations
@@ -24,256 +41,443 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import psycopg
+import uvloop
+from psycopg import sql
 
+from vending.bench import procstat
+from vending.bench.api import SetupError
+from vending.bench.client import HttpError
+from vending.bench.load import PROTOCOLS, Bench, Options, Proto
+from vending.bench.report import percentile
+
+# Fast password hashing, so that signing up the buyers takes a fraction of a second.
 ENVIRONMENT = {"VENDING_ARGON2_TIME_COST": "1", "VENDING_ARGON2_MEMORY_KIB": "1024"}
-TICKS = os.sysconf("SC_CLK_TCK")
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """One deployment: `workers` processes of each worker kind, 0 for `vending serve`."""
+
+    key: str
+    title: str
+    gateways: int
+    workers: int
+
+
+CONFIGS = {
+    config.key: config
+    for config in (
+        Config("embedded", "embedded, SQLite", 1, 0),
+        Config("1x1", "1 gateway, 1 worker each", 1, 1),
+        Config("2x2", "2 gateways, 2 workers each", 2, 2),
+    )
+}
 
 
 @dataclass
-class Config:
-    name: str
-    database: str  # "sqlite" or "postgresql"
-    gateways: int
-    workers: int  # of each kind; 0 = embedded (`vending serve`)
+class CpuSample:
+    """CPU seconds used so far, per pid, of the vending processes and of the backends."""
+
+    vending: dict[int, float]
+    postgres: dict[int, float]
+    driver: float
 
 
-CONFIGS = [
-    Config("embedded, SQLite", "sqlite", 1, 0),
-    Config("embedded, PostgreSQL", "postgresql", 1, 0),
-    Config("1 gateway, 1 worker of each kind", "postgresql", 1, 1),
-    Config("1 gateway, 2 workers of each kind", "postgresql", 1, 2),
-    Config("2 gateways, 2 workers of each kind", "postgresql", 2, 2),
-]
+@dataclass
+class Row:
+    """The figures of one configuration and protocol."""
+
+    config: Config
+    proto: Proto
+    window_seconds: float = 0.0
+    pairs_per_second: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    lost: int = 0
+    vending_cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float = 0.0
+    driver_cpu_seconds: float = 0.0
+    requests: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    audits_clean: bool = True
+    error: str = ""
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return user + system CPU seconds of process `pid` so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
+# ---------------------------------------------------------------- processes
 
 
 class Deployment:
-    """The processes of one configuration, and its database."""
+    """The processes of one configuration and its database; `stop` removes both."""
 
-    def __init__(self, config: Config, server_url: str, first_port: int, log_dir: Path) -> None:
+    def __init__(self, config: Config, postgres_url: str, first_port: int, folder: Path) -> None:
         self.config = config
-        self.server_url = server_url
-        self.log_dir = log_dir
-        self.urls = [f"http://127.0.0.1:{first_port + n}" for n in range(config.gateways)]
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        if config.database == "sqlite":
-            self.database = f"sqlite:///{log_dir / 'bench.db'}"
-        else:
-            self.dbname = "vending_bench_" + secrets.token_hex(4)
-            with psycopg.connect(server_url, autocommit=True) as connection:
-                connection.execute(f"CREATE DATABASE {self.dbname}")
-            self.database = urlsplit(server_url)._replace(path="/" + self.dbname).geturl()
-
-    def _spawn(self, name: str, args: list[str]) -> None:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "vending", *args, "--database", self.database],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **ENVIRONMENT},
-        )
+        self.folder = folder
+        self.ports = [first_port + index for index in range(config.gateways)]
+        self._postgres_url = postgres_url
+        self.dbname = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.vending_pids: list[int] = []
 
     def start(self) -> None:
         if self.config.workers == 0:
-            port = self.urls[0].rsplit(":", 1)[1]
-            self._spawn("serve", ["serve", "--port", port, "--log-level", "warning"])
+            database = f"sqlite:///{self.folder / 'bench.db'}"
+            command = ["serve", "--host", HOST, "--port", str(self.ports[0])]
         else:
-            subprocess.run(
-                [sys.executable, "-m", "vending", "db", "upgrade", "--database", self.database],
-                check=True,
-                capture_output=True,
+            database = self._create_database()
+            command = [
+                "cluster",
+                "--gateways",
+                str(self.config.gateways),
+                "--workers",
+                str(self.config.workers),
+                "--host",
+                HOST,
+                "--port",
+                str(self.ports[0]),
+            ]
+        command += ["--database", database, "--log-level", "warning"]
+        with (self.folder / "server.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vending", *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **ENVIRONMENT},
+                # A Ctrl-C in the terminal reaches only this script, which then stops the set.
+                start_new_session=True,
             )
-            for kind in ("gatekeeper", "stock-handler"):
-                for n in range(self.config.workers):
-                    self._spawn(f"{kind}-{n}", ["worker", kind, "--log-level", "warning"])
-            for n, url in enumerate(self.urls):
-                port = url.rsplit(":", 1)[1]
-                self._spawn(f"gateway-{n}", ["gateway", "--port", port, "--log-level", "warning"])
-        for url in self.urls:
-            self._wait_healthy(url)
+        for port in self.ports:
+            self._wait_healthy(port)
+        self.vending_pids = [self.process.pid, *_children(self.process.pid)]
 
-    def _wait_healthy(self, url: str) -> None:
-        deadline = time.monotonic() + 30
+    def _create_database(self) -> str:
+        self.dbname = "vending_bench_" + secrets.token_hex(4)
+        with psycopg.connect(self._postgres_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
+        return urlsplit(self._postgres_url)._replace(path="/" + self.dbname).geturl()
+
+    def _wait_healthy(self, port: int) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"vending exited with status {self.process.returncode} at start; "
+                    f"see {self.folder / 'server.log'}"
+                )
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{url} did not become healthy; see {self.log_dir}")
+                with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"port {port} was not healthy within {START_TIMEOUT_SECONDS:.0f} s; "
+            f"see {self.folder / 'server.log'}"
+        )
 
-    def cpu(self) -> dict[str, float]:
-        """Return CPU seconds so far per role: gateway, gatekeeper, stock-handler, postgres."""
-        totals: dict[str, float] = {}
-        for name, process in self.processes.items():
-            role = name.rsplit("-", 1)[0] if "-" in name and name != "serve" else name
-            role = "stock-handler" if name.startswith("stock-handler") else role
-            totals[role] = totals.get(role, 0.0) + cpu_seconds(process.pid)
-        if self.config.database == "postgresql":
-            with psycopg.connect(self.server_url, autocommit=True) as connection:
-                rows = connection.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.dbname,)
-                ).fetchall()
-            totals["postgres"] = sum(cpu_seconds(int(pid)) for (pid,) in rows)
-        return totals
+    def sample_cpu(self) -> CpuSample:
+        postgres_pids = _backends(self.dbname) if self.dbname else []
+        return CpuSample(
+            vending=_cpu_by_pid(self.vending_pids),
+            postgres=_cpu_by_pid(postgres_pids),
+            driver=time.process_time(),
+        )
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
             try:
-                process.wait(15)
+                self.process.wait(STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                process.kill()
-        if self.config.database == "postgresql":
-            with psycopg.connect(self.server_url, autocommit=True) as connection:
-                connection.execute(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
+                print(f"pid {self.process.pid} did not stop in time; killing it", file=sys.stderr)
+                self.process.kill()
+                self.process.wait()
+        if self.dbname:
+            with psycopg.connect(self._postgres_url, autocommit=True) as connection:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(self.dbname)
+                    )
+                )
 
 
-class Buyer:
-    def __init__(self, wsess_id: str, token: str) -> None:
-        self.wsess_id = wsess_id
-        self.token = token
+def _children(parent: int) -> list[int]:
+    """Return the pids whose parent is `parent`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may contain spaces, so split after its closing bracket.
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+            pids.append(int(entry.name))
+    return pids
 
 
-class Load:
-    """Seed-protocol clients: user n sends to gateway n mod the number of gateways."""
-
-    def __init__(self, urls: list[str]) -> None:
-        self.urls = urls
-        self.http = httpx.AsyncClient(
-            timeout=30,
-            limits=httpx.Limits(max_connections=400),
-            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-        )
-        self.pairs = 0
-        self.failed = 0
-
-    async def post(self, n: int, path: str, body: dict[str, Any]) -> Any:
-        response = await self.http.post(self.urls[n % len(self.urls)] + path, json=body)
-        return response.json()
-
-    async def sign_up(self, n: int, role: str) -> Buyer:
-        name = f"{role}{n}x{secrets.token_hex(3)}"
-        body = {"token": f"new_{role}", "username": name, "password": "bench-password"}
-        wsess_id = (await self.post(n, "/user", body))["wsess_id"]
-        got = await self.post(n, "/user", {"token": "get", "wsess_id": wsess_id})
-        return Buyer(wsess_id, got["token"])
-
-    async def status(self, n: int, user: Buyer, req_id: str) -> Any:
-        body = {"wsess_id": user.wsess_id, "token": user.token, "req_id": req_id}
-        while True:
-            answer = await self.post(n, "/req_status", body)
-            if answer != {"error": "status unavailable"}:
-                return answer
-            await asyncio.sleep(0.01)
-
-    async def pairs_loop(self, n: int, user: Buyer, product_uid: str, until: float) -> None:
-        auth = {"wsess_id": user.wsess_id, "token": user.token}
-        while time.monotonic() < until:
-            await self.post(n, "/deposit", {**auth, "amount": 5})
-            buy = await self.post(n, "/buy", {**auth, "product_uid": product_uid, "amount": 1})
-            answer = await self.status(n, user, buy["req_id"])
-            if "success" in answer:
-                self.pairs += 1
-            else:
-                self.failed += 1
+def _backends(dbname: str) -> list[int]:
+    """Return the pids of the `postgres` processes whose command line names `dbname`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if words and words[0] == "postgres:" and dbname in words:
+            pids.append(int(entry.name))
+    return pids
 
 
-async def measure(deployment: Deployment, buyers: int, seconds: float, warmup: float) -> str:
-    load = Load(deployment.urls)
-    seller = await load.sign_up(0, "seller")
-    sell = await load.post(
-        0,
-        "/sell",
-        {
-            "wsess_id": seller.wsess_id,
-            "token": seller.token,
-            "product_name": "Bench",
-            "cost": 5,
-            "amount": 1_000_000,
-        },
-    )
-    product_uid = (await load.status(0, seller, sell["req_id"]))["success"]
-    users = await asyncio.gather(*(load.sign_up(n, "buyer") for n in range(buyers)))
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    cpu = {}
+    for pid in pids:
+        try:
+            cpu[pid] = procstat.cpu_seconds(pid)
+        except OSError:
+            continue
+    return cpu
 
-    end = time.monotonic() + warmup + seconds
-    tasks = [
-        asyncio.create_task(load.pairs_loop(n, user, product_uid, end))
-        for n, user in enumerate(users)
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Return the CPU seconds used between two samples.
+
+    A process that started between them counts from zero.
+    """
+    # NOTE: a process that exited between the samples is left out, and so is the CPU it used.
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+# ---------------------------------------------------------------- load
+
+
+async def measure(
+    deployment: Deployment, proto: Proto, buyers: int, seconds: float, warmup: float
+) -> Row:
+    """Run one benchmark per gateway at the same time and combine their figures."""
+    row = Row(deployment.config, proto)
+    benches = [
+        Bench(Options(HOST, port, proto=proto, buyers=share, duration=seconds, warmup=warmup))
+        for port, share in zip(deployment.ports, _split(buyers, len(deployment.ports)), strict=True)
     ]
-    await asyncio.sleep(warmup)
-    pairs_before, cpu_before, started = load.pairs, deployment.cpu(), time.monotonic()
-    client_before = time.process_time()
-    await asyncio.sleep(seconds)
-    pairs, cpu_after, elapsed = load.pairs - pairs_before, deployment.cpu(), time.monotonic()
-    client = time.process_time() - client_before
-    elapsed -= started
-    await asyncio.gather(*tasks)
-    await load.http.aclose()
+    await asyncio.gather(*(bench.setup() for bench in benches))
 
-    used = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
-    requests = max(1, 2 * pairs)
-    per_role = ", ".join(f"{role} {1000 * s / requests:.2f}" for role, s in sorted(used.items()))
-    total = 1000 * sum(used.values()) / requests
-    return (
-        f"{deployment.config.name:38} {pairs / elapsed:8.1f} pairs/s  "
-        f"CPU ms/request {total:.2f} ({per_role}); load generator {1000 * client / requests:.2f}; "
-        f"failed buys {load.failed}"
+    samples: list[CpuSample] = []
+
+    def at_window_edge() -> None:
+        samples.append(deployment.sample_cpu())
+
+    first, *others = benches
+    await asyncio.gather(first.load(at_window_edge), *(bench.load() for bench in others))
+    audits = [await bench.audit() for bench in benches]
+
+    start, end = samples
+    latencies = sorted(value for bench in benches for value in bench.window.latencies_ms)
+    pairs = sum(bench.window.pairs for bench in benches)
+    row.window_seconds = first.window.end - first.window.start
+    row.pairs_per_second = sum(
+        bench.window.pairs / (bench.window.end - bench.window.start) for bench in benches
     )
+    row.p50_ms = percentile(latencies, 0.50)
+    row.p99_ms = percentile(latencies, 0.99)
+    row.lost = sum(bench.lost_total for bench in benches)
+    row.vending_cpu_seconds = _cpu_used(start.vending, end.vending)
+    row.postgres_cpu_seconds = _cpu_used(start.postgres, end.postgres)
+    row.driver_cpu_seconds = end.driver - start.driver
+    row.requests = 2 * pairs
+    for bench in benches:
+        row.failures.update(bench.failures)
+    row.audits_clean = all(audit["clean"] for audit in audits)
+    return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _split(total: int, parts: int) -> list[int]:
+    """Split `total` buyers into `parts` shares that differ by at most one."""
+    return [total // parts + (1 if index < total % parts else 0) for index in range(parts)]
+
+
+def run_config(
+    config: Config, protos: list[Proto], args: argparse.Namespace, embedded: dict[str, float]
+) -> list[Row]:
+    """Start one configuration, measure each protocol on it and print its rows."""
+    folder = Path(tempfile.mkdtemp(prefix="vending-scaleout-"))
+    deployment = Deployment(config, args.postgres, args.port, folder)
+    rows: list[Row] = []
+    try:
+        deployment.start()
+        for proto in protos:
+            print(f"# {config.title}, {proto}: running", file=sys.stderr, flush=True)
+            try:
+                with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                    row = runner.run(
+                        measure(deployment, proto, args.buyers, args.seconds, args.warmup)
+                    )
+            except (HttpError, SetupError) as exc:
+                row = Row(config, proto, error=str(exc))
+            if config.workers == 0 and not row.error:
+                embedded[proto] = row.pairs_per_second
+            print(format_row(row, embedded.get(proto)), flush=True)
+            rows.append(row)
+    except (RuntimeError, OSError, psycopg.Error) as exc:
+        row = Row(config, protos[0], error=f"start failed: {exc}")
+        print(format_row(row, None), flush=True)
+        rows.append(row)
+    finally:
+        deployment.stop()
+    failed = any(row.error or row.lost or not row.audits_clean for row in rows)
+    if failed:
+        print(f"# process logs of {config.title} are in {folder}", flush=True)
+    else:
+        shutil.rmtree(folder)
+    return rows
+
+
+# ---------------------------------------------------------------- report
+
+HEADER = (
+    f"{'configuration':27} {'proto':5} {'pairs/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5}  "
+    f"{'CPU % of a core':>21}  {'CPU ms/request':>21} {'ratio':>6} {'driver':>7}  audit\n"
+    f"{'':27} {'':5} {'':>8} {'':>7} {'':>7} {'':>5}  "
+    f"{'vending':>10} {'postgres':>10}  {'vending':>10} {'postgres':>10} {'':>6} {'CPU %':>7}"
+)
+
+
+def format_row(row: Row, embedded_pairs_per_second: float | None) -> str:
+    """Return one table line; the ratio is left out without an embedded figure."""
+    if row.error:
+        return f"{row.config.title:27} {row.proto:5} failed: {row.error}"
+    seconds = row.window_seconds
+    postgres = row.config.workers > 0
+
+    def per_request(cpu_seconds: float) -> str:
+        return f"{1000 * cpu_seconds / row.requests:10.3f}" if row.requests else f"{'-':>10}"
+
+    ratio = (
+        f"{row.pairs_per_second / embedded_pairs_per_second:6.2f}"
+        if embedded_pairs_per_second
+        else f"{'-':>6}"
+    )
+    line = (
+        f"{row.config.title:27} {row.proto:5} {row.pairs_per_second:8.1f} {row.p50_ms:7.1f} "
+        f"{row.p99_ms:7.1f} {row.lost:5d}  "
+        f"{100 * row.vending_cpu_seconds / seconds:10.1f} "
+        + (f"{100 * row.postgres_cpu_seconds / seconds:10.1f}  " if postgres else f"{'-':>10}  ")
+        + f"{per_request(row.vending_cpu_seconds)} "
+        + (f"{per_request(row.postgres_cpu_seconds)} " if postgres else f"{'-':>10} ")
+        + f"{ratio} {100 * row.driver_cpu_seconds / seconds:7.1f}  "
+        + ("clean" if row.audits_clean else "NOT CLEAN")
+    )
+    if row.failures:
+        line += f"\n{'':33}failures: {dict(row.failures)}"
+    return line
+
+
+def describe_machine(args: argparse.Namespace, configs: list[Config]) -> str:
+    load_average = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    lines = [
+        f"# {os.cpu_count()} CPUs, load average {load_average}; Python {sys.version.split()[0]}; "
+        f"{args.buyers} buyers; {args.seconds:g} s measured after {args.warmup:g} s warm-up"
+    ]
+    if any(config.workers for config in configs):
+        with psycopg.connect(args.postgres, autocommit=True) as connection:
+            version = connection.execute("SHOW server_version").fetchone()
+        lines.append(f"# PostgreSQL {version[0] if version else 'of unknown version'}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=8.0,
+        help="measured window, in seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds of load before the window (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--buyers",
+        type=int,
+        default=100,
+        help="concurrent buyers, split over the gateways (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help="comma-separated configurations, from %(default)s",
+    )
+    parser.add_argument(
+        "--protos",
+        default=",".join(PROTOCOLS),
+        help="comma-separated protocols, from %(default)s",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8770,
+        help="port of the first gateway; two gateways take it and the next (default: %(default)s)",
+    )
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "VENDING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-        help="PostgreSQL server URL; each configuration creates and drops its own database",
-    )
-    parser.add_argument("--port", type=int, default=8250, help="first gateway port")
-    parser.add_argument("--buyers", type=int, default=40, help="concurrent buyers")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    parser.add_argument(
-        "--only", help="run only configurations whose name contains this text (e.g. embedded)"
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="URL of the PostgreSQL server; each scale-out configuration creates and drops a "
+        "database of its own there (default: %(default)s)",
     )
     args = parser.parse_args()
+    args.config_list = _choices(parser, "--configs", args.configs, list(CONFIGS))
+    args.proto_list = _choices(parser, "--protos", args.protos, list(PROTOCOLS))
+    if args.seconds <= 0 or args.warmup < 0:
+        parser.error("--seconds must be positive and --warmup not negative")
+    gateways = max(CONFIGS[key].gateways for key in args.config_list)
+    if args.buyers < gateways:
+        parser.error(f"--buyers {args.buyers} is less than the {gateways} gateways to split over")
+    return args
 
-    print(f"{os.cpu_count()} CPUs; {args.buyers} buyers; {args.seconds} s measured", flush=True)
-    for config in CONFIGS:
-        if args.only and args.only not in config.name:
-            continue
-        log_dir = Path(tempfile.mkdtemp(prefix="vending-bench-"))
-        deployment = Deployment(config, args.postgres, args.port, log_dir)
-        try:
-            deployment.start()
-            line = asyncio.run(measure(deployment, args.buyers, args.seconds, args.warmup))
-        except Exception:
-            print(f"{config.name} failed; process logs are in {log_dir}", flush=True)
-            raise
-        finally:
-            deployment.stop()
-        print(line, flush=True)
-        shutil.rmtree(log_dir)
+
+def _choices(parser: argparse.ArgumentParser, option: str, value: str, known: list[str]) -> Any:
+    chosen = [item.strip() for item in value.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in known]
+    if unknown or not chosen:
+        parser.error(f"{option} {value!r} is invalid: expected some of {', '.join(known)}")
+    return chosen
+
+
+def main() -> int:
+    args = parse_arguments()
+    # The embedded configuration runs first, so that the scale-out rows can show their ratio.
+    configs = [config for key, config in CONFIGS.items() if key in args.config_list]
+    print(describe_machine(args, configs), flush=True)
+    print(HEADER, flush=True)
+    embedded: dict[str, float] = {}
+    rows: list[Row] = []
+    for config in configs:
+        rows.extend(run_config(config, args.proto_list, args, embedded))
+    failed = any(row.error or row.lost or not row.audits_clean for row in rows)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
