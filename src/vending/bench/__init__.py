@@ -1,1 +1,1 @@
-"""`vending bench`: a load driver for a running service, speaking the seed protocol."""
+"""`vending bench`: a load driver for a running service, over the seed protocol or the REST API."""
