@@ -112,6 +112,9 @@ class Row:
     requests: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     audits_clean: bool = True
+    deposits_off: int = 0
+    deposits_off_without_lost: int = 0
+    stock_off: int = 0
     error: str = ""
 
 
@@ -304,6 +307,11 @@ async def measure(
     for bench in benches:
         row.failures.update(bench.failures)
     row.audits_clean = all(audit["clean"] for audit in audits)
+    row.deposits_off = sum(audit["deposit_mismatches"] for audit in audits)
+    row.deposits_off_without_lost = sum(
+        audit["deposit_mismatches_without_lost_or_errors"] for audit in audits
+    )
+    row.stock_off = sum(audit["stock_diff"] for audit in audits)
     return row
 
 
@@ -383,6 +391,14 @@ def format_row(row: Row, embedded_pairs_per_second: float | None) -> str:
         + f"{ratio} {100 * row.driver_cpu_seconds / seconds:7.1f}  "
         + ("clean" if row.audits_clean else "NOT CLEAN")
     )
+    if not row.audits_clean:
+        # A lost operation may still take effect after the driver gave up on it, so a deposit
+        # that differs only for a buyer with a lost operation is not a fault of the service.
+        line += (
+            f"\n{'':33}audit: {row.deposits_off} deposits differ "
+            f"({row.deposits_off_without_lost} without a lost operation), "
+            f"stock differs by {row.stock_off}"
+        )
     if row.failures:
         line += f"\n{'':33}failures: {dict(row.failures)}"
     return line
