@@ -126,3 +126,22 @@ async def test_exception_after_a_write_undoes_the_write(database: Database) -> N
     await database.write(write)
     assert await keys(database) == [("t-after", "1"), ("t-before", "1")]
     assert len(runs) == (2 if database.dialect == "postgresql" else 1)
+
+
+class Interrupted(BaseException):
+    """Stands for a BaseException such as KeyboardInterrupt or SystemExit."""
+
+
+async def test_base_exception_in_savepoint_is_not_retried(database: Database) -> None:
+    runs: list[str] = []
+
+    def write(tx: Tx) -> None:
+        runs.append(tx.dialect)
+        with tx.savepoint():
+            tx.send(INSERT, ("t-interrupted", "1"))
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await database.write(write)
+    assert runs == [database.dialect]
+    assert await keys(database) == []

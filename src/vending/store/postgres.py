@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import psycopg
 from psycopg import errors
@@ -147,6 +147,11 @@ class PostgresTx:
             self._failures += 1
             raise
 
+    def _spoil(self, reason: str, exc: BaseException) -> NoReturn:
+        """Mark the transaction spoiled and raise SpoiledTransaction from `exc`."""
+        self._spoiled = SpoiledTransaction(reason)
+        raise self._spoiled from exc
+
     def _cursor(self) -> psycopg.Cursor[Any]:
         """Return a cursor whose result nobody reads any more, or a new one."""
         return self._spare.pop() if self._spare else self._connection.cursor()
@@ -175,8 +180,7 @@ class PostgresTx:
         except Exception as exc:
             if not left_savepoint:
                 raise
-            self._spoiled = SpoiledTransaction(f"a statement of a savepoint left earlier: {exc}")
-            raise self._spoiled from exc
+            self._spoil(f"a statement of a savepoint left earlier: {exc}", exc)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._execute(self._results, sql, params)
@@ -226,10 +230,15 @@ class PostgresTx:
             yield
         except SpoiledTransaction:
             raise
+        except Exception as exc:
+            if self._writes != writes or self._failures != failures:
+                self._spoil(f"a savepoint's writes must be undone: {exc}", exc)
+            raise
         except BaseException as exc:
+            # KeyboardInterrupt, SystemExit or a cancellation ends the transaction instead of
+            # running it again, but nothing after it may commit the writes it could not undo.
             if self._writes != writes or self._failures != failures:
                 self._spoiled = SpoiledTransaction(f"a savepoint's writes must be undone: {exc}")
-                raise self._spoiled from exc
             raise
         if self._queued:
             self._left_savepoint_queued = True
