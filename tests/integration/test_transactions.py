@@ -8,6 +8,7 @@ a write that should have been undone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -145,3 +146,26 @@ async def test_base_exception_in_savepoint_is_not_retried(database: Database) ->
         await database.write(write)
     assert runs == [database.dialect]
     assert await keys(database) == []
+
+
+async def test_late_error_of_a_left_savepoint_undoes_only_it(database: Database) -> None:
+    """On PostgreSQL the duplicate key is reported while a later statement is sent, outside
+    the savepoint that sent the failing one; the transaction still runs again with checked
+    savepoints, where the error stays inside that savepoint."""
+    caught: list[str] = []
+
+    def write(tx: Tx) -> None:
+        tx.send(INSERT, ("t-first", "1"))
+        tx.one("SELECT 1")
+        try:
+            with tx.savepoint():
+                tx.send(INSERT, ("t-first", "again"))
+        except Exception as exc:
+            caught.append(type(exc).__name__)
+        # The time a busy worker thread can wait for the CPU; PostgreSQL answers meanwhile.
+        time.sleep(0.2)
+        tx.send(INSERT, ("t-after", "1"))
+
+    await database.write(write)
+    assert await keys(database) == [("t-after", "1"), ("t-first", "1")]
+    assert caught == [("UniqueViolation" if database.dialect == "postgresql" else "IntegrityError")]

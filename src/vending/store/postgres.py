@@ -143,8 +143,12 @@ class PostgresTx:
         try:
             with _translated():
                 cursor.execute(to_pyformat(sql), params)
-        except Exception:
+        except Exception as exc:
             self._failures += 1
+            # In pipeline mode `execute` also reads the results that have already arrived, so
+            # the error may come from a statement of a savepoint that was left earlier.
+            if self._left_savepoint_queued:
+                self._spoil(f"a statement of a savepoint left earlier: {exc}", exc)
             raise
 
     def _spoil(self, reason: str, exc: BaseException) -> NoReturn:
