@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import suppress
 
 import pytest
 
@@ -20,6 +21,8 @@ from vending.store.database import Database, RowCountMismatch, Tx
 
 INSERT = "INSERT INTO meta (key, value) VALUES (?, ?)"
 KEYS = "SELECT key, value FROM meta WHERE key LIKE 't-%' ORDER BY key"
+VALUE = "SELECT value FROM meta WHERE key = ?"
+DUPLICATE_KEY = r"duplicate|UNIQUE"
 
 
 @pytest.fixture
@@ -169,3 +172,29 @@ async def test_late_error_of_a_left_savepoint_undoes_only_it(database: Database)
     await database.write(write)
     assert await keys(database) == [("t-after", "1"), ("t-first", "1")]
     assert caught == [("UniqueViolation" if database.dialect == "postgresql" else "IntegrityError")]
+
+
+async def test_failed_savepoints_keep_later_statements_working(database: Database) -> None:
+    """The first transaction's savepoint is undone after a write. On PostgreSQL that makes the
+    next transactions check their savepoints for a second, so the later failures are rolled
+    back by real savepoints on one pooled connection, and its statements must keep working
+    after each of them."""
+
+    def spoil(tx: Tx) -> None:
+        with suppress(LookupError), tx.savepoint():
+            tx.send(INSERT, ("t-undone", "1"))
+            raise LookupError("undo the insert")
+
+    await database.write(spoil)
+    for n in range(12):
+        key = f"t-{n:02d}"
+
+        def write(tx: Tx, key: str = key) -> object:
+            tx.send(INSERT, (key, "1"))
+            with pytest.raises(Exception, match=DUPLICATE_KEY), tx.savepoint():
+                tx.send(INSERT, (key, "again"))
+                tx.one(VALUE, (key,))
+            return tx.one(VALUE, (key,))
+
+        assert await database.write(write) == ("1",), key
+    assert len(await keys(database)) == 12

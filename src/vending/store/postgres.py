@@ -321,6 +321,14 @@ class PostgresDatabase:
 
     def _attempt(self, fn: Callable[[PostgresTx], T], check_savepoints: bool) -> T:
         with self._pool.connection() as connection:
+            threshold = connection.prepare_threshold
+            if check_savepoints:
+                # psycopg 3.3 records a statement as prepared when it queues the statement's
+                # Parse, even if the Parse follows a failed statement in the pipeline and
+                # PostgreSQL skips it. A real savepoint lets the transaction go on after such
+                # a failure, and every later use of the statement on this connection would
+                # fail, so checked transactions use no prepared statements.
+                connection.prepare_threshold = None
             try:
                 with connection.pipeline() as pipeline:
                     tx = PostgresTx(connection, pipeline, check_savepoints)
@@ -331,6 +339,8 @@ class PostgresDatabase:
             except BaseException:
                 connection.rollback()
                 raise
+            finally:
+                connection.prepare_threshold = threshold
             return result
 
     async def write(self, fn: Callable[[PostgresTx], T]) -> T:
