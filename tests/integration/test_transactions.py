@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
 
+import psycopg
 import pytest
 
 from vending.settings import Settings
@@ -198,3 +199,22 @@ async def test_failed_savepoints_keep_later_statements_working(database: Databas
 
         assert await database.write(write) == ("1",), key
     assert len(await keys(database)) == 12
+
+
+async def test_caught_statement_error_never_reports_a_lost_commit(database: Database) -> None:
+    """A failed statement aborts a PostgreSQL transaction, whose COMMIT then rolls back: the
+    adapter raises instead of returning. SQLite keeps the transaction going and commits."""
+
+    def write(tx: Tx) -> str:
+        tx.run(INSERT, ("t-kept", "1"))
+        with suppress(Exception):
+            tx.run(INSERT, ("t-kept", "again"))
+        return "committed"
+
+    if database.dialect == "postgresql":
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            await database.write(write)
+        assert await keys(database) == []
+    else:
+        assert await database.write(write) == "committed"
+        assert await keys(database) == [("t-kept", "1")]

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, NoReturn, TypeVar
 
 import psycopg
-from psycopg import errors
+from psycopg import errors, pq
 from psycopg_pool import ConnectionPool
 
 from vending.store.database import ConflictError, Row, RowBusy, RowCountMismatch
@@ -334,6 +334,13 @@ class PostgresDatabase:
                     tx = PostgresTx(connection, pipeline, check_savepoints)
                     result = fn(tx)
                     tx.flush()
+                    if connection.info.transaction_status == pq.TransactionStatus.INERROR:
+                        # PostgreSQL would answer COMMIT with a rollback, and nothing of `fn`
+                        # would be kept.
+                        raise errors.InFailedSqlTransaction(
+                            "a statement failed and `fn` caught its error, so the transaction "
+                            "was rolled back instead of committed"
+                        )
                     with _translated():
                         connection.commit()
             except BaseException:
