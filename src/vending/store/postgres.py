@@ -46,14 +46,21 @@ def to_pyformat(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+_READS = re.compile(r"\s*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
 _LOCKS = re.compile(r"\bFOR (NO KEY )?UPDATE\b", re.IGNORECASE)
-_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|SAVEPOINT|RELEASE|ROLLBACK)\b", re.IGNORECASE)
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|INTO)\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=2048)
 def changes_data(sql: str) -> bool:
-    """Return True unless `sql` only reads (a `FOR UPDATE` lock counts as reading)."""
-    return _WRITES.search(_LOCKS.sub("", sql)) is not None
+    """Return True unless `sql` only reads: a query with no data-changing clause (`SELECT INTO`
+    and data-changing `WITH` parts count as changes, a `FOR UPDATE` lock counts as reading).
+
+    Every other statement (savepoint commands, DDL, TRUNCATE, COPY, CALL) counts as a change.
+    NOTE: a query that calls a function with side effects, such as `nextval` or `pg_notify`,
+    counts as reading.
+    """
+    return _READS.match(sql) is None or _WRITES.search(_LOCKS.sub("", sql)) is not None
 
 
 def conninfo(url: str) -> str:
