@@ -152,9 +152,9 @@ async def test_base_exception_in_savepoint_is_not_retried(database: Database) ->
     assert await keys(database) == []
 
 
-async def test_late_error_of_a_left_savepoint_undoes_only_it(database: Database) -> None:
+async def test_late_savepoint_error_undoes_only_it(database: Database) -> None:
     """On PostgreSQL the duplicate key is reported while a later statement is sent, outside
-    the savepoint that sent the failing one; the transaction still runs again with checked
+    the savepoint that sent the failing one. The transaction still runs again with checked
     savepoints, where the error stays inside that savepoint."""
     caught: list[str] = []
 
@@ -166,7 +166,7 @@ async def test_late_error_of_a_left_savepoint_undoes_only_it(database: Database)
                 tx.send(INSERT, ("t-first", "again"))
         except Exception as exc:
             caught.append(type(exc).__name__)
-        # The time a busy worker thread can wait for the CPU; PostgreSQL answers meanwhile.
+        # A busy worker thread can wait this long for the CPU while PostgreSQL sends the error.
         time.sleep(0.2)
         tx.send(INSERT, ("t-after", "1"))
 
@@ -175,11 +175,10 @@ async def test_late_error_of_a_left_savepoint_undoes_only_it(database: Database)
     assert caught == [("UniqueViolation" if database.dialect == "postgresql" else "IntegrityError")]
 
 
-async def test_failed_savepoints_keep_later_statements_working(database: Database) -> None:
-    """The first transaction's savepoint is undone after a write. On PostgreSQL that makes the
-    next transactions check their savepoints for a second, so the later failures are rolled
-    back by real savepoints on one pooled connection, and its statements must keep working
-    after each of them."""
+async def test_failed_savepoints_keep_statements_working(database: Database) -> None:
+    """The first transaction's savepoint is undone after a write. On PostgreSQL the next
+    transactions then check their savepoints for a second, so real savepoints roll back the
+    later failures. The connection's statements must keep working after each of them."""
 
     def spoil(tx: Tx) -> None:
         with suppress(LookupError), tx.savepoint():
@@ -201,7 +200,7 @@ async def test_failed_savepoints_keep_later_statements_working(database: Databas
     assert len(await keys(database)) == 12
 
 
-async def test_caught_statement_error_never_reports_a_lost_commit(database: Database) -> None:
+async def test_caught_error_never_reports_lost_commit(database: Database) -> None:
     """A failed statement aborts a PostgreSQL transaction, whose COMMIT then rolls back: the
     adapter raises instead of returning. SQLite keeps the transaction going and commits."""
 

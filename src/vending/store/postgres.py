@@ -53,10 +53,11 @@ _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|INTO)\b", re.IGNORECASE)
 
 @functools.lru_cache(maxsize=2048)
 def changes_data(sql: str) -> bool:
-    """Return True unless `sql` only reads: a query with no data-changing clause (`SELECT INTO`
-    and data-changing `WITH` parts count as changes, a `FOR UPDATE` lock counts as reading).
+    """Return True unless `sql` only reads.
 
-    Every other statement (savepoint commands, DDL, TRUNCATE, COPY, CALL) counts as a change.
+    A query (SELECT, WITH, VALUES, TABLE) reads unless it has a data-changing part or is a
+    `SELECT INTO`. A `FOR UPDATE` lock counts as reading. Every other statement (savepoint
+    commands, DDL, TRUNCATE, COPY, CALL) counts as a change.
     NOTE: a query that calls a function with side effects, such as `nextval` or `pg_notify`,
     counts as reading.
     """
@@ -342,11 +343,13 @@ class PostgresDatabase:
                     result = fn(tx)
                     tx.flush()
                     if connection.info.transaction_status == pq.TransactionStatus.INERROR:
-                        # PostgreSQL would answer COMMIT with a rollback, and nothing of `fn`
-                        # would be kept.
+                        # PostgreSQL would roll the transaction back on COMMIT, so nothing of
+                        # `fn` would be kept.
                         raise errors.InFailedSqlTransaction(
-                            "a statement failed and `fn` caught its error, so the transaction "
-                            "was rolled back instead of committed"
+                            "a statement failed and the transaction function caught its error, "
+                            "so the transaction was rolled back instead of committed. Let the "
+                            "error propagate, or run the statement in a savepoint and catch the "
+                            "error outside it"
                         )
                     with _translated():
                         connection.commit()
