@@ -49,6 +49,11 @@ def request(queue: str, req_id: str, okey: str) -> fifo.NewRequest:
         ("WITH k AS (INSERT INTO order_keys VALUES (?) RETURNING 1) SELECT 1 FROM k", True),
         ("update users SET deposit = ? WHERE uid = ?", True),
         ("DELETE FROM queue WHERE id = ?", True),
+        ("SELECT uid FROM products WHERE uid = ? FOR SHARE", False),
+        ("TRUNCATE ledger", True),
+        ("CREATE TABLE copy_of_users (uid TEXT)", True),
+        ("SELECT * INTO copy_of_users FROM users", True),
+        ("SAVEPOINT sp1", True),
     ],
 )
 def test_statements_that_change_data_are_told_apart(sql: str, writes: bool) -> None:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import psycopg
-from psycopg import errors
+from psycopg import errors, pq
 from psycopg_pool import ConnectionPool
 
 from vending.store.database import ConflictError, Row, RowBusy, RowCountMismatch
@@ -46,14 +46,22 @@ def to_pyformat(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+_READS = re.compile(r"\s*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
 _LOCKS = re.compile(r"\bFOR (NO KEY )?UPDATE\b", re.IGNORECASE)
-_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|SAVEPOINT|RELEASE|ROLLBACK)\b", re.IGNORECASE)
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|INTO)\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=2048)
 def changes_data(sql: str) -> bool:
-    """Return True unless `sql` only reads (a `FOR UPDATE` lock counts as reading)."""
-    return _WRITES.search(_LOCKS.sub("", sql)) is not None
+    """Return True unless `sql` only reads.
+
+    A query (SELECT, WITH, VALUES, TABLE) reads unless it has a data-changing part or is a
+    `SELECT INTO`. A `FOR UPDATE` lock counts as reading. Every other statement (savepoint
+    commands, DDL, TRUNCATE, COPY, CALL) counts as a change.
+    NOTE: a query that calls a function with side effects, such as `nextval` or `pg_notify`,
+    counts as reading.
+    """
+    return _READS.match(sql) is None or _WRITES.search(_LOCKS.sub("", sql)) is not None
 
 
 def conninfo(url: str) -> str:
@@ -143,9 +151,18 @@ class PostgresTx:
         try:
             with _translated():
                 cursor.execute(to_pyformat(sql), params)
-        except Exception:
+        except Exception as exc:
             self._failures += 1
+            # In pipeline mode `execute` also reads the results that have already arrived, so
+            # the error may come from a statement of a savepoint that was left earlier.
+            if self._left_savepoint_queued:
+                self._spoil(f"a statement of a savepoint left earlier: {exc}", exc)
             raise
+
+    def _spoil(self, reason: str, exc: BaseException) -> NoReturn:
+        """Mark the transaction spoiled and raise SpoiledTransaction from `exc`."""
+        self._spoiled = SpoiledTransaction(reason)
+        raise self._spoiled from exc
 
     def _cursor(self) -> psycopg.Cursor[Any]:
         """Return a cursor whose result nobody reads any more, or a new one."""
@@ -175,8 +192,7 @@ class PostgresTx:
         except Exception as exc:
             if not left_savepoint:
                 raise
-            self._spoiled = SpoiledTransaction(f"a statement of a savepoint left earlier: {exc}")
-            raise self._spoiled from exc
+            self._spoil(f"a statement of a savepoint left earlier: {exc}", exc)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._execute(self._results, sql, params)
@@ -226,10 +242,15 @@ class PostgresTx:
             yield
         except SpoiledTransaction:
             raise
+        except Exception as exc:
+            if self._writes != writes or self._failures != failures:
+                self._spoil(f"a savepoint's writes must be undone: {exc}", exc)
+            raise
         except BaseException as exc:
+            # KeyboardInterrupt, SystemExit or a cancellation ends the transaction instead of
+            # running it again, but nothing after it may commit the writes it could not undo.
             if self._writes != writes or self._failures != failures:
                 self._spoiled = SpoiledTransaction(f"a savepoint's writes must be undone: {exc}")
-                raise self._spoiled from exc
             raise
         if self._queued:
             self._left_savepoint_queued = True
@@ -308,16 +329,35 @@ class PostgresDatabase:
 
     def _attempt(self, fn: Callable[[PostgresTx], T], check_savepoints: bool) -> T:
         with self._pool.connection() as connection:
+            threshold = connection.prepare_threshold
+            if check_savepoints:
+                # psycopg 3.3 records a statement as prepared when it queues the statement's
+                # Parse, even if the Parse follows a failed statement in the pipeline and
+                # PostgreSQL skips it. A real savepoint lets the transaction go on after such
+                # a failure, and every later use of the statement on this connection would
+                # fail, so checked transactions use no prepared statements.
+                connection.prepare_threshold = None
             try:
                 with connection.pipeline() as pipeline:
                     tx = PostgresTx(connection, pipeline, check_savepoints)
                     result = fn(tx)
                     tx.flush()
+                    if connection.info.transaction_status == pq.TransactionStatus.INERROR:
+                        # PostgreSQL would roll the transaction back on COMMIT, so nothing of
+                        # `fn` would be kept.
+                        raise errors.InFailedSqlTransaction(
+                            "a statement failed and the transaction function caught its error, "
+                            "so the transaction was rolled back instead of committed. Let the "
+                            "error propagate, or run the statement in a savepoint and catch the "
+                            "error outside it"
+                        )
                     with _translated():
                         connection.commit()
             except BaseException:
                 connection.rollback()
                 raise
+            finally:
+                connection.prepare_threshold = threshold
             return result
 
     async def write(self, fn: Callable[[PostgresTx], T]) -> T:
