@@ -28,6 +28,9 @@ from vending.workers.context import Context, FailureHook, Handler
 
 log = logging.getLogger(__name__)
 
+_BUSY_BACKOFF = 0.005
+"""Seconds a lane waits before claiming again when every request it tried was busy."""
+
 _decoders = {kind: msgspec.json.Decoder(cls) for kind, cls in COMMAND_TYPES.items()}
 
 
@@ -86,6 +89,10 @@ class Lane:
                 )
                 self._bus.publish(result.events)
                 self._bus.wake(q for q in ALL if q != self.queue)
+            if result.retry and not result.events:
+                # Every request left was busy: give the transaction holding its rows time to
+                # commit instead of asking again at once.
+                await asyncio.sleep(_BUSY_BACKOFF)
             if result.events or result.retry:
                 self._wake.set()
         log.info("worker lane %s stopped", self.queue)
@@ -167,17 +174,24 @@ class Lane:
             return None
         log.error("request %s set aside after %d attempts: %s", request.req_id, attempts, error)
         request.attempts = attempts
-        fifo.set_aside(tx, request, error, now)
         body = status.failed(Code.INTERNAL_ERROR.value, "the request could not be applied")
         effects = []
-        wsess_id = sessions.finish_auth_request(
-            tx, request.req_id, request.okey, None, Code.INTERNAL_ERROR.value
-        )
-        if wsess_id is not None:
-            effects.append(
-                {"type": "session_failed", "wsess_id": wsess_id, "code": Code.INTERNAL_ERROR.value}
+
+        # In a savepoint of its own, so that a failure of these writes is this request's.
+        with tx.savepoint():
+            fifo.set_aside(tx, request, error, now)
+            wsess_id = sessions.finish_auth_request(
+                tx, request.req_id, request.okey, None, Code.INTERNAL_ERROR.value
             )
-        fifo.complete(tx, request, body, now)
+            if wsess_id is not None:
+                effects.append(
+                    {
+                        "type": "session_failed",
+                        "wsess_id": wsess_id,
+                        "code": Code.INTERNAL_ERROR.value,
+                    }
+                )
+            fifo.complete(tx, request, body, now)
         return StatusEvent(
             request.req_id, request.okey, request.wsess_id, request.kind, body, effects
         )
