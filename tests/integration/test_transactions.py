@@ -72,7 +72,7 @@ async def test_row_count_mismatch_rolls_back_its_savepoint(database: Database) -
     assert len(runs) == (2 if database.dialect == "postgresql" else 1)
 
 
-async def test_failed_send_is_raised_by_the_next_read_in_its_savepoint(
+async def test_failed_send_raised_at_next_read(
     database: Database,
 ) -> None:
     def write(tx: Tx) -> None:

@@ -128,7 +128,7 @@ _COMPLETE_IN_ONE = (
     " SELECT ?, ?, ?, ?, ?, ? FROM advanced"
 )
 """`complete` as one statement, for PostgreSQL, which runs data-changing CTEs: it inserts the
-status only when the key advanced, so its row count tells whether the request was next."""
+status only when the key advanced, so its row count shows whether the request was next."""
 
 
 def complete(tx: Tx, request: QueuedRequest, body: bytes, now: int) -> None:

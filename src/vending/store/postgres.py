@@ -165,7 +165,7 @@ class PostgresTx:
         raise self._spoiled from exc
 
     def _cursor(self) -> psycopg.Cursor[Any]:
-        """Return a cursor whose result nobody reads any more, or a new one."""
+        """Return a spare cursor, whose result was already read, or a new one."""
         return self._spare.pop() if self._spare else self._connection.cursor()
 
     def _sync(self) -> None:
@@ -231,7 +231,7 @@ class PostgresTx:
 
     @contextmanager
     def _optimistic_savepoint(self) -> Iterator[None]:
-        """A savepoint that sends nothing: it holds while what fails inside has changed nothing.
+        """A savepoint that sends nothing: it stays valid while what fails inside changed nothing.
 
         Should a statement inside fail, or an exception leave after a statement that changes
         data, the transaction is spoiled, and the adapter runs it again with real savepoints.
@@ -269,7 +269,7 @@ class PostgresTx:
             self.flush()
         except BaseException:
             # The statements queued inside are rolled back, so their errors and counts no
-            # longer matter; a sync ends the pipeline's aborted state if one of them failed.
+            # longer matter. A sync ends the pipeline's aborted state if one of them failed.
             self._checks.clear()
             with suppress(psycopg.Error, RowBusy):
                 self._sync()
@@ -317,7 +317,7 @@ class PostgresDatabase:
                 log.info("transaction spoiled, running it again with checked savepoints: %s", exc)
                 check_savepoints = True
                 # Where one transaction failed, the next ones likely fail alike (another worker
-                # holds the rows they need), so they start with checked savepoints for a while.
+                # has locked the rows they need), so they start with checked savepoints.
                 self._checked_until = time.monotonic() + _CHECKED_AFTER_SPOIL
             except ConflictError as exc:
                 if attempt > self._conflict_retries:

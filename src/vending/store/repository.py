@@ -223,7 +223,7 @@ def insert_product(tx: Tx, product: Product, now: int) -> None:
 def replace_product(tx: Tx, old: Product, new: Product) -> None:
     """Write `new` over `old`.
 
-    When the stored row no longer holds `old`'s stock and cost, nothing changes and the
+    When the stored row no longer has `old`'s stock and cost, nothing changes and the
     transaction raises `RowCountMismatch`, at the latest when the caller's savepoint ends.
     """
     tx.send(
@@ -306,7 +306,7 @@ _SALE = (
     "WHERE EXISTS (SELECT 1 FROM sold) AND EXISTS (SELECT 1 FROM paid)"
 )
 """`record_sale` as one statement, for PostgreSQL: the ledger rows are inserted only when both
-conditional updates changed their row, so the row count tells whether they did."""
+conditional updates changed their row, so the row count shows whether they did."""
 
 _SALE_ROW = "(?::text, ?::bigint, ?::text, ?::text, ?::text, ?::bigint, ?::bigint)"
 
