@@ -7,6 +7,7 @@ machine where other programs use the default ports.
 from __future__ import annotations
 
 import os
+import socket
 
 
 def port_range(default: range) -> range:
@@ -16,3 +17,15 @@ def port_range(default: range) -> range:
         return default
     first, _, last = value.partition("-")
     return range(int(first), int(last) + 1)
+
+
+def free_port(ports: range) -> int:
+    """Return a port of `ports` that nothing listens on."""
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")

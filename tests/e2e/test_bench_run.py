@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 
+from tests import ports
 from tests.ports import port_range
 
 PORTS = port_range(range(8400, 8500))
@@ -22,14 +22,7 @@ FAST_HASHING_ENV = {
 
 def free_port() -> int:
     """Return a port of this suite's range that nothing listens on."""
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+    return ports.free_port(PORTS)
 
 
 def run_spawned_bench(*options: str) -> dict[str, Any]:

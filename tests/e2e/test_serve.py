@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import ports
 from tests.e2e.seed_client import SeedClient
 from tests.ledger import query
 from tests.ports import port_range
@@ -33,14 +33,7 @@ ENVIRONMENT = {
 
 def free_port() -> int:
     """Return a port of this suite's range that nothing listens on."""
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+    return ports.free_port(PORTS)
 
 
 class Server:
