@@ -268,7 +268,10 @@ def upgrade(database: str | None, log_level: str | None) -> None:
     from vending.store import migrate
     from vending.store.connect import open_database
 
-    store = open_database(settings.database, settings)
+    try:
+        store = open_database(settings.database, settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     applied = migrate.upgrade(store)
     asyncio.run(store.close())
     click.echo(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
@@ -293,7 +296,10 @@ def audit(database: str | None, log_level: str | None) -> None:
                 f"no database file at {path.resolve()}: give the one the service uses "
                 "with --database sqlite:///path/to/file.db"
             )
-    store = open_database(settings.database, settings)
+    try:
+        store = open_database(settings.database, settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     migrate.upgrade(store)
     report = store.write_now(run_audit)
     asyncio.run(store.close())

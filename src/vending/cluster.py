@@ -44,7 +44,9 @@ class Cluster:
         try:
             for command in self._commands:
                 child = subprocess.Popen([sys.executable, "-m", "vending", *command])
-                log.info("started pid %d: vending %s", child.pid, " ".join(command[:2]))
+                # The command without its options: the database URL may hold a password.
+                role = command[: command.index("--database")]
+                log.info("started pid %d: vending %s", child.pid, " ".join(role))
                 self._children.append(child)
             status = self._watch()
         finally:

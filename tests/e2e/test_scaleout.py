@@ -49,6 +49,21 @@ def database() -> Iterator[str]:
         postgres.drop_database(url)
 
 
+def test_upgrade_missing_database_hint() -> None:
+    url = postgres.with_database(postgres.server_url(), "vending_t_missing")
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "vending", "db", "upgrade", "--database", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=20,
+    )
+    assert upgrade.returncode == 2
+    assert 'database "vending_t_missing" does not exist' in upgrade.stderr
+    assert "createdb" in upgrade.stderr
+    assert "Traceback" not in upgrade.stderr
+
+
 def start_set(database: str, first_port: int, log_dir: Path) -> ScaleOutSet:
     cluster = ScaleOutSet(database, first_port, log_dir)
     for name in ("gatekeeper", "gatekeeper", "stock-handler", "stock-handler"):

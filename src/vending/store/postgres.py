@@ -231,7 +231,7 @@ class PostgresTx:
 
     @contextmanager
     def _optimistic_savepoint(self) -> Iterator[None]:
-        """A savepoint that sends nothing: it stays valid while what fails inside changed nothing.
+        """Open a savepoint that sends nothing, valid while what fails inside changed nothing.
 
         Should a statement inside fail, or an exception leave after a statement that changes
         data, the transaction is spoiled, and the adapter runs it again with real savepoints.
@@ -277,6 +277,29 @@ class PostgresTx:
             self.send(f"RELEASE SAVEPOINT {name}")
             raise
         self.send(f"RELEASE SAVEPOINT {name}")
+
+
+def check_reachable(url: str, timeout: int = 10) -> None:
+    """Connect once to `url`; raise ValueError with PostgreSQL's reason when that fails.
+
+    Without this, a pool would retry in the background and the caller would wait for its
+    timeout with the reason only in warnings.
+    """
+    try:
+        with psycopg.connect(conninfo(url), connect_timeout=timeout):
+            pass
+    except psycopg.OperationalError as exc:
+        info = psycopg.conninfo.conninfo_to_dict(conninfo(url))
+        name = info.get("dbname", "")
+        where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}"
+        reason = " ".join(str(exc).split())
+        if "does not exist" in reason:
+            hint = f"create it first, for example with: createdb -h {info.get('host')} {name}"
+        else:
+            hint = "check that the server runs there and that --database names it"
+        raise ValueError(
+            f"cannot connect to PostgreSQL database {name!r} at {where}: {reason}; {hint}"
+        ) from exc
 
 
 class PostgresDatabase:

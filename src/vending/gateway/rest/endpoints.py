@@ -145,11 +145,16 @@ class RestApi:
         if status is None:
             # NOTE: the request stays queued and may still succeed: a retried sign-up then
             # gets 409, and a login leaves an active session whose token no client received.
-            log.warning("sign-in request %s still queued after %.1f s", req_id, self._wait_seconds)
+            log.warning(
+                "sign-up or login %s still queued after %.1f s; is a gatekeeper worker running?",
+                req_id,
+                self._wait_seconds,
+            )
             raise problems.ProblemError(
                 503,
                 "TIMEOUT",
-                "the request was queued but not applied in time; retry later",
+                "the request was queued but not applied in time, and it may still be applied: "
+                "after a sign-up, try to log in before signing up again",
                 headers={"Retry-After": str(SIGN_IN_RETRY_AFTER_SECONDS)},
                 req_id=req_id,
             )
