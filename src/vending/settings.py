@@ -32,7 +32,7 @@ class Settings(BaseSettings):
 
     request_wait_seconds: float = Field(5.0, ge=0, description="REST: wait for a result")
     status_poll_wait_ms: float = Field(
-        25.0, ge=0, le=1000, description="seed /req_status: wait for a queued request's status"
+        60.0, ge=0, le=1000, description="seed /req_status: wait for a queued request's status"
     )
     sqlite_synchronous: Literal["full", "normal", "off"] = "full"
     pg_pool_size: int = Field(8, ge=1, description="PostgreSQL connections per process")

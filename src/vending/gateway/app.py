@@ -45,7 +45,7 @@ class Gateway:
     hasher: PasswordHasher
     session_ttl_seconds: int
     request_wait_seconds: float = 5.0
-    status_poll_wait_seconds: float = 0.025
+    status_poll_wait_seconds: float = 0.06
     idempotency_ttl_seconds: int = 24 * 3600
     cors_origins: list[str] = field(default_factory=list)
     ready_checks: list[Callable[[], bool]] = field(default_factory=list)

@@ -176,7 +176,7 @@ class SeedProtocol:
         sessions: SessionManager,
         auth: Authenticator,
         session_ttl_seconds: int,
-        status_poll_wait_seconds: float = 0.025,
+        status_poll_wait_seconds: float = 0.06,
     ) -> None:
         self._database = database
         self._hub = hub
