@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from vending.domain.products import Product
 from vending.domain.users import Role, User
-from vending.store.database import Row, Tx
+from vending.store.database import Row, RowBusy, Tx
 
 # ---------------------------------------------------------------- users
 
@@ -165,23 +165,50 @@ def _product(row: tuple[object, ...]) -> Product:
     )
 
 
-def _product_query(tx: Tx, product_uid: str, for_update: bool) -> tuple[str, tuple[str]]:
-    sql = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?"
-    if for_update and tx.dialect == "postgresql":
-        sql += " FOR UPDATE NOWAIT"
-    return sql, (product_uid,)
+_LOCKED_PRODUCT = (
+    "p AS (SELECT {columns} FROM products WHERE uid = ?{lock}), "
+    "present AS (SELECT EXISTS (SELECT 1 FROM products WHERE uid = ?) AS found)"
+)
+"""Common table expressions for one product locked for this transaction: `p` holds its row
+unless another transaction holds the lock, and `present` says whether the row exists at all."""
+
+
+def _locked_product_ctes(tx: Tx) -> str:
+    # SKIP LOCKED, not NOWAIT: a busy row is then no error, which would abort the transaction.
+    lock = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
+    return _LOCKED_PRODUCT.format(columns=_PRODUCT_COLUMNS, lock=lock)
+
+
+def _locked_product(row: Row, found: object, product_uid: str) -> Product | None:
+    """Return the product of `row`; raise RowBusy when it exists but another transaction
+    holds its lock."""
+    if row[0] is not None:
+        return _product(row)
+    if found:
+        raise RowBusy(f"product {product_uid!r} is locked by another transaction")
+    return None
 
 
 def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product | None:
     """Return a product; with `for_update`, lock its row until the transaction ends.
 
     The lock matters on PostgreSQL, where two worker lanes may sell the same product at once.
-    The second does not wait for the lock (`NOWAIT`): it raises RowBusy and applies its request
-    in a later transaction, so two lanes never wait on each other's product rows. SQLite has
-    one writer, so there the plain read is enough.
+    The second does not wait for the lock: it raises RowBusy and applies its request in a later
+    transaction, so two lanes never wait on each other's product rows. SQLite has one writer,
+    so there the plain read is enough.
     """
-    row = tx.one(*_product_query(tx, product_uid, for_update))
-    return None if row is None else _product(row)
+    if not for_update:
+        row = tx.one(f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?", (product_uid,))
+        return None if row is None else _product(row)
+
+    locked = tx.one(
+        f"WITH {_locked_product_ctes(tx)} "
+        "SELECT p.uid, p.seller_uid, p.product_name, p.cost, p.amount, present.found "
+        "FROM present LEFT JOIN p ON TRUE",
+        (product_uid, product_uid),
+    )
+    assert locked is not None
+    return _locked_product(locked[:5], locked[5], product_uid)
 
 
 def user_by_token_and_product(
@@ -189,20 +216,19 @@ def user_by_token_and_product(
 ) -> tuple[User | None, Product | None]:
     """Return what `user_by_token` and `get_product(..., for_update=True)` return, in one query.
 
-    The product's row is locked even when the token is not valid.
+    The product's row is locked even when the token is not valid. RowBusy is raised when
+    another transaction holds the product's lock, whatever the token.
     """
-    product_sql, _ = _product_query(tx, product_uid, True)
     row = tx.one(
-        f"WITH p AS ({product_sql}), u AS ({_TOKEN_USER}) "
+        f"WITH {_locked_product_ctes(tx)}, u AS ({_TOKEN_USER}) "
         "SELECT u.uid, u.username, u.role, u.deposit, "
-        "p.uid, p.seller_uid, p.product_name, p.cost, p.amount "
-        "FROM (SELECT 1) AS one LEFT JOIN u ON TRUE LEFT JOIN p ON TRUE",
-        (product_uid, token_hash, uid, now),
+        "p.uid, p.seller_uid, p.product_name, p.cost, p.amount, present.found "
+        "FROM present LEFT JOIN u ON TRUE LEFT JOIN p ON TRUE",
+        (product_uid, product_uid, token_hash, uid, now),
     )
     assert row is not None
     user = None if row[0] is None else _user(row[:4])
-    product = None if row[4] is None else _product(row[4:])
-    return user, product
+    return user, _locked_product(row[4:9], row[9], product_uid)
 
 
 def insert_product(tx: Tx, product: Product, now: int) -> None:
