@@ -169,8 +169,8 @@ _LOCKED_PRODUCT = (
     "p AS (SELECT {columns} FROM products WHERE uid = ?{lock}), "
     "present AS (SELECT EXISTS (SELECT 1 FROM products WHERE uid = ?) AS found)"
 )
-"""Common table expressions for one product locked for this transaction: `p` holds its row
-unless another transaction holds the lock, and `present` says whether the row exists at all."""
+"""Common table expressions for one product locked for this transaction: `p` has its row unless
+another transaction has the lock, and `present` shows whether the row exists at all."""
 
 
 def _locked_product_ctes(tx: Tx) -> str:
