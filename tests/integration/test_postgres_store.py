@@ -253,9 +253,16 @@ async def test_locked_product_is_busy_until_sale_commits(
         repository.replace_product(first_tx, locked, Product("p1", "seller_sue", "Cola", 35, 9))
         first_tx.flush()
 
-        # A second sale does not wait for the lock: RowBusy is raised at once.
-        with second.pipeline() as waiting, pytest.raises(RowBusy):
-            repository.get_product(PostgresTx(second, waiting), "p1", for_update=True)
+        # A second sale does not wait for the lock: RowBusy is raised at once, and its
+        # transaction stays usable, because a skipped row is no SQL error.
+        with second.pipeline() as waiting:
+            second_tx = PostgresTx(second, waiting)
+            with pytest.raises(RowBusy):
+                repository.get_product(second_tx, "p1", for_update=True)
+            with pytest.raises(RowBusy):
+                repository.user_by_token_and_product(second_tx, "buyer_bob", "h", 1, "p1")
+            assert second_tx.one("SELECT 1") == (1,)
+            assert repository.get_product(second_tx, "absent", for_update=True) is None
         second.rollback()
 
         seller.commit()
