@@ -162,7 +162,7 @@ class Deployment:
             )
         for port in self.ports:
             self._wait_healthy(port)
-        self.vending_pids = [self.process.pid, *_children(self.process.pid)]
+        self.vending_pids = [self.process.pid, *procstat.children(self.process.pid)]
 
     def _create_database(self) -> str:
         self.dbname = "vending_bench_" + secrets.token_hex(4)
@@ -217,35 +217,13 @@ class Deployment:
                 )
 
 
-def _children(parent: int) -> list[int]:
-    """Return the pids whose parent is `parent`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may contain spaces, so split after its closing bracket.
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _backends(dbname: str) -> list[int]:
     """Return the pids of the `postgres` processes whose command line names `dbname`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if words and words[0] == "postgres:" and dbname in words:
-            pids.append(int(entry.name))
-    return pids
+    return [
+        pid
+        for pid, words in procstat.command_lines().items()
+        if words and words[0] == "postgres:" and dbname in words
+    ]
 
 
 def _cpu_by_pid(pids: list[int]) -> dict[int, float]:

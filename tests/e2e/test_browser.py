@@ -6,7 +6,6 @@ Set VENDING_SCREENSHOT_DIR to a folder to save the buyer's and the seller's page
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests import ports
 from tests.ports import port_range
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,21 +52,10 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free TCP port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start `vending serve` on a free port; yield its base URL."""
-    port = free_port()
+    port = ports.free_port(PORTS)
     folder = tmp_path_factory.mktemp("serve")
     env = {
         **os.environ,

@@ -17,13 +17,46 @@ class Memory:
     hwm_kib: int
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the user plus system CPU time that process `pid` has used, in seconds."""
+def _stat_fields(pid: int) -> list[str]:
+    """Return the fields of /proc/PID/stat that follow the command name (field 3 onwards)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # The command name (field 2) may contain spaces, so split after its closing bracket.
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time that process `pid` has used, in seconds."""
+    fields = _stat_fields(pid)
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _TICKS_PER_SECOND
+
+
+def children(parent: int) -> list[int]:
+    """Return the ids of the running processes whose parent is `parent`."""
+    found = []
+    for pid in _running():
+        try:
+            if int(_stat_fields(pid)[1]) == parent:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def command_lines() -> dict[int, list[str]]:
+    """Return the command line of each running process that can be read, by process id."""
+    lines = {}
+    for pid in _running():
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            lines[pid] = raw.replace(b"\0", b" ").decode().split()
+        except (OSError, UnicodeDecodeError):
+            continue
+    return lines
+
+
+def _running() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
 
 
 def memory(pid: int) -> Memory:
