@@ -58,6 +58,7 @@ from vending.bench.api import SetupError
 from vending.bench.client import HttpError
 from vending.bench.load import PROTOCOLS, Bench, Options, Proto
 from vending.bench.report import percentile
+from vending.store.postgres import check_reachable
 
 # Fast password hashing, so that signing up the buyers takes a fraction of a second.
 ENVIRONMENT = {"VENDING_ARGON2_TIME_COST": "1", "VENDING_ARGON2_MEMORY_KIB": "1024"}
@@ -443,8 +444,15 @@ def parse_arguments() -> argparse.Namespace:
     args = parser.parse_args()
     args.config_list = _choices(parser, "--configs", args.configs, list(CONFIGS))
     args.proto_list = _choices(parser, "--protos", args.protos, list(PROTOCOLS))
-    if args.seconds <= 0 or args.warmup < 0:
-        parser.error("--seconds must be positive and --warmup not negative")
+    if args.seconds <= 0:
+        parser.error(f"--seconds {args.seconds:g} is invalid: expected a positive number")
+    if args.warmup < 0:
+        parser.error(f"--warmup {args.warmup:g} is invalid: expected 0 or more")
+    if any(CONFIGS[key].workers for key in args.config_list):
+        try:
+            check_reachable(args.postgres)
+        except ValueError as exc:
+            parser.error(f"--postgres: {exc}")
     gateways = max(CONFIGS[key].gateways for key in args.config_list)
     if args.buyers < gateways:
         parser.error(f"--buyers {args.buyers} is less than the {gateways} gateways to split over")

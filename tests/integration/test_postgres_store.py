@@ -56,7 +56,7 @@ def request(queue: str, req_id: str, okey: str) -> fifo.NewRequest:
         ("SAVEPOINT sp1", True),
     ],
 )
-def test_statements_that_change_data_are_told_apart(sql: str, writes: bool) -> None:
+def test_changes_data_classifies_sql(sql: str, writes: bool) -> None:
     assert changes_data(sql) is writes
 
 

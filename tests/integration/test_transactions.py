@@ -1,9 +1,9 @@
 """Transactions on both databases: statements sent without waiting, and savepoints.
 
 On PostgreSQL a sent statement travels in pipeline mode and its error arrives later, and a
-savepoint sends nothing until something inside has to be undone. These tests pin down what the
-caller sees: the error at the next read, at commit, or as a savepoint that rolled back, never
-a write that should have been undone.
+savepoint sends nothing unless the transaction has to run again with real savepoints. These
+tests check what the caller gets: the error at the next read, at commit, or as a savepoint
+that rolled back, never a write that should have been undone.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ async def keys(database: Database) -> list[tuple[object, ...]]:
     return await database.read(lambda tx: tx.all(KEYS))
 
 
-async def test_sent_statements_run_in_order_with_reads(database: Database) -> None:
+async def test_sends_run_in_order(database: Database) -> None:
     def write(tx: Tx) -> object:
         tx.send(INSERT, ("t-a", "1"))
         tx.send("UPDATE meta SET value = ? WHERE key = ?", ("2", "t-a"), expect_rows=1)
@@ -48,7 +48,7 @@ async def test_sent_statements_run_in_order_with_reads(database: Database) -> No
     assert await keys(database) == [("t-a", "2")]
 
 
-async def test_row_count_mismatch_rolls_back_its_savepoint(database: Database) -> None:
+async def test_mismatch_rolls_back_savepoint(database: Database) -> None:
     """On PostgreSQL the mismatch is found after the savepoint was left: the adapter throws the
     transaction away and runs it again checking each savepoint, so the function runs twice."""
     caught: list[str] = []
@@ -87,7 +87,7 @@ async def test_failed_send_raised_at_next_read(
     assert await keys(database) == [("t-first", "1"), ("t-third", "1")]
 
 
-async def test_mismatch_still_queued_at_commit_aborts_the_transaction(
+async def test_queued_mismatch_aborts_commit(
     database: Database,
 ) -> None:
     def write(tx: Tx) -> None:
@@ -99,7 +99,7 @@ async def test_mismatch_still_queued_at_commit_aborts_the_transaction(
     assert await keys(database) == []
 
 
-async def test_exception_after_reads_only_keeps_the_transaction(database: Database) -> None:
+async def test_error_after_reads_keeps_transaction(database: Database) -> None:
     runs: list[str] = []
 
     def write(tx: Tx) -> None:
@@ -115,7 +115,7 @@ async def test_exception_after_reads_only_keeps_the_transaction(database: Databa
     assert len(runs) == 1
 
 
-async def test_exception_after_a_write_undoes_the_write(database: Database) -> None:
+async def test_error_after_write_undoes_it(database: Database) -> None:
     """On PostgreSQL the optimistic savepoint cannot undo the write: the transaction is run
     again with real savepoints."""
     runs: list[str] = []
@@ -137,7 +137,7 @@ class Interrupted(BaseException):
     """Stands for a BaseException such as KeyboardInterrupt or SystemExit."""
 
 
-async def test_base_exception_in_savepoint_is_not_retried(database: Database) -> None:
+async def test_base_exception_not_retried(database: Database) -> None:
     runs: list[str] = []
 
     def write(tx: Tx) -> None:

@@ -136,7 +136,7 @@ def complete(tx: Tx, request: QueuedRequest, body: bytes, now: int) -> None:
 
     When the request is not the next of its key (it has a status already), nothing changes and
     the transaction raises `RowCountMismatch`, at the latest when the caller's savepoint ends or
-    at commit: the sequence check makes the whole step happen at most once.
+    at commit. The condition `done_seq = seq - 1` makes the whole step happen at most once.
     """
     status = (request.req_id, request.okey, request.wsess_id, request.kind, body.decode(), now)
     if tx.dialect == "postgresql":

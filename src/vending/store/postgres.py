@@ -96,8 +96,8 @@ def _translated() -> Iterator[None]:
 
 class SpoiledTransaction(ConflictError):
     """A statement of a savepoint that had already been left failed, so the failure can no
-    longer be undone alone. Nothing of the transaction is kept; the adapter runs it again with
-    every savepoint checked before it is left."""
+    longer be undone alone. Nothing of the transaction is kept, and the adapter runs it again
+    with every savepoint checked before it is left."""
 
 
 class PostgresTx:
@@ -110,7 +110,7 @@ class PostgresTx:
     queued.
 
     Savepoints are optimistic unless `check_savepoints` is set: they send nothing, and their
-    last statements travel with the next read. They hold as long as nothing fails that has to
+    last statements travel with the next read. They stay valid while nothing fails that has to
     be undone: an exception after a statement inside that changes data, a statement inside
     that fails, or a failure of a statement queued before the savepoint was left. Any of
     these spoils the transaction (`SpoiledTransaction`), and the adapter runs it again with
@@ -169,7 +169,7 @@ class PostgresTx:
         return self._spare.pop() if self._spare else self._connection.cursor()
 
     def _sync(self) -> None:
-        """Wait for every queued statement; raise its error or a row count mismatch."""
+        """Wait for every queued statement and raise its error or a row count mismatch."""
         if self._spoiled is not None:
             raise self._spoiled
         left_savepoint, self._left_savepoint_queued = self._left_savepoint_queued, False
@@ -220,7 +220,7 @@ class PostgresTx:
         return self._results.fetchall()
 
     def flush(self) -> None:
-        """Wait for every queued statement, as `_sync` does; nothing to do when none is queued."""
+        """Wait for every queued statement, as `_sync` does, unless none is queued."""
         if self._queued or self._spoiled is not None:
             self._sync()
 
@@ -257,7 +257,7 @@ class PostgresTx:
 
     @contextmanager
     def _real_savepoint(self) -> Iterator[None]:
-        """SAVEPOINT, and a sync before leaving it, so a failure rolls back only its own work."""
+        """Open a real savepoint and sync before leaving it: a failure undoes only its work."""
         if self._checks:
             # Checks of the enclosing level must not be cleared with this savepoint's.
             self._sync()
@@ -280,7 +280,7 @@ class PostgresTx:
 
 
 def check_reachable(url: str, timeout: int = 10) -> None:
-    """Connect once to `url`; raise ValueError with PostgreSQL's reason when that fails.
+    """Connect once to `url` and raise ValueError with PostgreSQL's reason when that fails.
 
     Without this, a pool would retry in the background and the caller would wait for its
     timeout with the reason only in warnings.
@@ -296,7 +296,7 @@ def check_reachable(url: str, timeout: int = 10) -> None:
         if "does not exist" in reason:
             hint = f"create it first, for example with: createdb -h {info.get('host')} {name}"
         else:
-            hint = "check that the server runs there and that --database names it"
+            hint = "check that the server runs there and that the URL is right"
         raise ValueError(
             f"cannot connect to PostgreSQL database {name!r} at {where}: {reason}; {hint}"
         ) from exc

@@ -180,8 +180,8 @@ def _locked_product_ctes(tx: Tx) -> str:
 
 
 def _locked_product(row: Row, found: object, product_uid: str) -> Product | None:
-    """Return the product of `row`; raise RowBusy when it exists but another transaction
-    holds its lock."""
+    """Return the product of `row`. Raise RowBusy when the product exists but another
+    transaction has locked it."""
     if row[0] is not None:
         return _product(row)
     if found:
@@ -193,9 +193,9 @@ def get_product(tx: Tx, product_uid: str, for_update: bool = False) -> Product |
     """Return a product; with `for_update`, lock its row until the transaction ends.
 
     The lock matters on PostgreSQL, where two worker lanes may sell the same product at once.
-    The second does not wait for the lock: it raises RowBusy and applies its request in a later
-    transaction, so two lanes never wait on each other's product rows. SQLite has one writer,
-    so there the plain read is enough.
+    The second skips the locked row (`SKIP LOCKED`) instead of waiting: it raises RowBusy and
+    applies its request in a later transaction. SQLite has one writer, so there the plain read
+    is enough.
     """
     if not for_update:
         row = tx.one(f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE uid = ?", (product_uid,))
@@ -217,7 +217,7 @@ def user_by_token_and_product(
     """Return what `user_by_token` and `get_product(..., for_update=True)` return, in one query.
 
     The product's row is locked even when the token is not valid. RowBusy is raised when
-    another transaction holds the product's lock, whatever the token.
+    another transaction has locked the product, whatever the token.
     """
     row = tx.one(
         f"WITH {_locked_product_ctes(tx)}, u AS ({_TOKEN_USER}) "
@@ -312,7 +312,7 @@ def _ledger_rows(req_id: str, now: int, entries: Sequence[LedgerEntry]) -> list[
 
 
 def append_ledger(tx: Tx, req_id: str, now: int, *entries: LedgerEntry) -> None:
-    """Record the changes a request made, in one statement; balances and stock are sums of
+    """Record the changes a request made, in one statement. Balances and stock are sums of
     these deltas."""
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(entries))
     tx.send(

@@ -90,8 +90,8 @@ class Lane:
                 self._bus.publish(result.events)
                 self._bus.wake(q for q in ALL if q != self.queue)
             if result.retry and not result.events:
-                # Every request left was busy: give the transaction holding its rows time to
-                # commit instead of asking again at once.
+                # Every request left was busy: give the transaction that locked its rows time
+                # to commit instead of claiming again at once.
                 await asyncio.sleep(_BUSY_BACKOFF)
             if result.events or result.retry:
                 self._wake.set()
